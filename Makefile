@@ -1,0 +1,56 @@
+# commute-weather: every command a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+# Stages call `python -m commute_weather.<stage>`: the project's environment comes first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install run repro test test-fast lint format calibration clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(STAMP) ## create .venv from the lock file (python3 is all a fresh machine needs)
+
+run: install ## reproduce the pipeline on the embedded sample and print what it produced
+	dvc repro
+	python -m commute_weather.summary
+
+repro: install ## dvc repro only
+	dvc repro
+
+test: install ## the whole test suite, end-to-end tests included (what CI runs)
+	pytest -m "slow or not slow" -n 2 --dist loadgroup
+
+test-fast: install ## unit, contract and model tests only (seconds)
+	pytest -n 2
+
+lint: install ## ruff, format check, mypy
+	ruff check .
+	ruff format --check .
+	mypy
+
+format: install ## apply ruff's fixes and formatting
+	ruff check --fix .
+	ruff format .
+
+calibration: install ## compare the sample generator's climate with the real Cheongju export
+	python -m commute_weather.calibration --real ../shared/kma/samples/OBS_ASOS_TIM_131_2022.csv
+
+clean: ## remove environments and caches (pipeline outputs stay, dvc manages them)
+	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

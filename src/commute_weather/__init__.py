@@ -1,0 +1,1 @@
+"""commute-weather: forecast next-commute comfort from KMA hourly observations."""

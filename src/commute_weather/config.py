@@ -1,0 +1,223 @@
+"""Typed view of params.yaml, loaded once at each CLI boundary.
+
+Every stage receives the section it needs as a frozen pydantic object, so a typo in params.yaml fails at
+load time with the key's path instead of deep inside a stage.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from commute_weather.stations import KNOWN_STATIONS
+
+MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SampleParams(Params):
+    seed: int
+
+
+class KmaParams(Params):
+    base_url: str
+    timeout_s: float = Field(gt=0)
+    max_attempts: int = Field(ge=1, le=10)
+    backoff_s: float = Field(ge=0)
+
+
+class CsvParams(Params):
+    dir: Path
+
+
+class IngestParams(Params):
+    source: Literal["sample", "kma", "csv"]
+    stations: tuple[int, ...] = Field(min_length=1)
+    start_month: str
+    end_month: str
+    sample: SampleParams
+    kma: KmaParams
+    csv: CsvParams
+
+    @field_validator("start_month", "end_month")
+    @classmethod
+    def _month(cls, value: str) -> str:
+        if not MONTH_PATTERN.match(value):
+            raise ValueError(f"expected YYYY-MM, got {value!r}")
+        return value
+
+    @field_validator("stations")
+    @classmethod
+    def _known(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        unknown = sorted(set(value) - set(KNOWN_STATIONS))
+        if unknown:
+            raise ValueError(f"unknown KMA station ids {unknown}; known: {sorted(KNOWN_STATIONS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("stations are listed more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IngestParams:
+        if self.start_month > self.end_month:
+            raise ValueError(f"start_month {self.start_month} is after end_month {self.end_month}")
+        return self
+
+
+class ValidateParams(Params):
+    min_month_completeness: float = Field(ge=0, le=1)
+    max_examples: int = Field(ge=1)
+
+
+class WindowHours(Params):
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowHours:
+        if self.end_hour < self.start_hour:
+            raise ValueError("a commute window must not cross midnight (end_hour < start_hour)")
+        return self
+
+    @property
+    def hours(self) -> int:
+        return self.end_hour - self.start_hour + 1
+
+
+Window = Literal["morning", "evening"]
+WINDOWS: tuple[Window, ...] = ("morning", "evening")
+
+
+class CommuteParams(Params):
+    lead_hours: int = Field(ge=1, le=24)
+    windows: dict[Window, WindowHours]
+
+    @field_validator("windows")
+    @classmethod
+    def _both(cls, value: dict[Window, WindowHours]) -> dict[Window, WindowHours]:
+        missing = set(WINDOWS) - set(value)
+        if missing:
+            raise ValueError(f"missing commute windows: {sorted(missing)}")
+        return value
+
+
+class WetPenalty(Params):
+    rain: float = Field(ge=0)
+    snow: float = Field(ge=0)
+    mixed: float = Field(ge=0)
+
+
+class LabelBands(Params):
+    excellent: float
+    good: float
+    fair: float
+
+    @model_validator(mode="after")
+    def _descending(self) -> LabelBands:
+        if not self.excellent > self.good > self.fair:
+            raise ValueError("label bands must satisfy excellent > good > fair")
+        return self
+
+
+class ComfortParams(Params):
+    temp_band_c: tuple[float, float]
+    temp_penalty_per_c: float = Field(ge=0)
+    temp_penalty_max: float = Field(ge=0)
+    wet_penalty: WetPenalty
+    precip_penalty_per_mm: float = Field(ge=0)
+    precip_penalty_max: float = Field(ge=0)
+    wind_threshold_ms: float = Field(ge=0)
+    wind_penalty_per_ms: float = Field(ge=0)
+    wind_penalty_max: float = Field(ge=0)
+    humidity_band_pct: tuple[float, float]
+    humidity_penalty_per_pct: float = Field(ge=0)
+    humidity_penalty_max: float = Field(ge=0)
+    label_bands: LabelBands
+
+
+class FeaturizeParams(Params):
+    horizons_h: tuple[int, ...] = Field(min_length=1)
+    persistence_hours: int = Field(ge=1, le=24)
+    min_window_hours: int = Field(ge=1)
+
+    @field_validator("horizons_h")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(h < 1 or h > 72 for h in value):
+            raise ValueError("horizons must be between 1 and 72 hours")
+        return tuple(sorted(set(value)))
+
+
+class SplitParams(Params):
+    test_days: int = Field(ge=1)
+    validation_days: int = Field(ge=1)
+
+
+class HistGradientBoostingParams(Params):
+    learning_rate: float = Field(gt=0)
+    max_iter: int = Field(ge=1)
+    max_leaf_nodes: int = Field(ge=2)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: float = Field(ge=0)
+
+
+class RandomForestParams(Params):
+    n_estimators: int = Field(ge=1)
+    min_samples_leaf: int = Field(ge=1)
+
+
+class RidgeParams(Params):
+    alpha: float = Field(ge=0)
+
+
+ModelName = Literal["hist_gradient_boosting", "random_forest", "ridge"]
+
+
+class TrainParams(Params):
+    model: ModelName
+    seed: int
+    hist_gradient_boosting: HistGradientBoostingParams
+    random_forest: RandomForestParams
+    ridge: RidgeParams
+
+
+class GateParams(Params):
+    rmse_max: float = Field(gt=0)
+    min_skill: float
+    min_train_rows: int = Field(ge=1)
+    max_rmse_regression: float = Field(ge=0)
+
+
+class PipelineParams(Params):
+    ingest: IngestParams
+    validate_: ValidateParams = Field(alias="validate")
+    commute: CommuteParams
+    comfort: ComfortParams
+    featurize: FeaturizeParams
+    split: SplitParams
+    train: TrainParams
+    gate: GateParams
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or does not match the expected shape."""
+
+
+def load_params(path: Path) -> PipelineParams:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ParamsError(f"params file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        return PipelineParams.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ParamsError(f"{path}: {problems}") from exc

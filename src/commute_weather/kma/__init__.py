@@ -1,0 +1,1 @@
+"""Readers and the client for the KMA formats described in shared/kma/FORMAT.md."""

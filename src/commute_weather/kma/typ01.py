@@ -1,0 +1,196 @@
+"""The API Hub typ01 text format (kma_sfctm2 / kma_sfctm3): parse it, and write it for the sample generator.
+
+A body is `#START7777`, comment lines (ruler, names, units), 46 whitespace-separated fields per data row,
+and `#7777END`. A body that starts with `{` is a JSON error; one without the end marker is truncated.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+
+from commute_weather.kma.errors import KmaApiError, KmaFormatError, KmaTruncatedError
+from commute_weather.kma.records import KST, RECORD_COLUMNS, finish_records
+
+COLUMNS: tuple[str, ...] = (
+    "TM", "STN", "WD", "WS", "GST_WD", "GST_WS", "GST_TM", "PA", "PS", "PT", "PR", "TA", "TD", "HM", "PV",
+    "RN", "RN_DAY", "RN_JUN", "RN_INT", "SD_HR3", "SD_DAY", "SD_TOT", "WC", "WP", "WW", "CA_TOT", "CA_MID",
+    "CH_MIN", "CT", "CT_TOP", "CT_MID", "CT_LOW", "VS", "SS", "SI", "ST_GD", "TS", "TE_005", "TE_01",
+    "TE_02", "TE_03", "ST_SEA", "WH", "BF", "IR", "IX",
+)  # fmt: skip
+START_MARKER = "#START7777"
+END_MARKER = "#7777END"
+_TEXT_FIELDS = {"TM": str, "WW": str, "CT": str}
+
+# The comment lines of a real response (help=0), reproduced by the writer so samples look like the API.
+HEADER = (
+    "#START7777\n"
+    "#" + "".join(str(i % 10) for i in range(2, 252)) + "\n"
+    "# YYMMDDHHMI STN  WD   WS GST  GST  GST     PA     PS PT    PR    TA    TD    HM    PV     RN     RN"
+    "     RN     RN     SD     SD     SD WC WP WW                      CA  CA   CH CT        CT  CT  CT"
+    "    VS   SS    SI ST    TS    TE    TE    TE    TE  ST   WH BF IR IX\n"
+    "#        KST  ID  16  m/s  WD   WS   TM    hPa    hPa  -   hPa     C     C     %   hPa     mm    DAY"
+    "    JUN    INT    HR3    DAY    TOT -- -- ---------------------- TOT MID  MIN -------- TOP MID LOW"
+    "                  GD     C     5    10    20    30 SEA    m --  -  -\n"
+)
+
+
+def check_body(text: str, source: str) -> None:
+    """Raise the specific error for a body that is not a complete typ01 response."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        raise KmaApiError(f"{source}: the API answered with an error: {_json_error_message(stripped)}")
+    if not stripped.startswith(START_MARKER):
+        first = stripped.splitlines()[0][:200] if stripped else "(empty body)"
+        raise KmaFormatError(f"{source}: not a typ01 response; it starts with: {first!r}")
+    if END_MARKER not in text[-200:]:
+        raise KmaTruncatedError(f"{source}: truncated typ01 response: no {END_MARKER} line at the end")
+
+
+def _json_error_message(body: str) -> str:
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError:
+        return body.splitlines()[0][:200]
+    result = payload.get("result", payload) if isinstance(payload, dict) else payload
+    if isinstance(result, dict):
+        status, message = result.get("status"), result.get("message")
+        return f"status {status}: {message}"
+    return str(result)[:200]
+
+
+def parse_typ01(text: str, source: str) -> pd.DataFrame:
+    """Parse one complete typ01 body into the shared record frame (see records.RECORD_COLUMNS)."""
+    check_body(text, source)
+    raw = read_rows(text, source)
+    return records_from_typ01(raw, source)
+
+
+def read_rows(text: str, source: str) -> pd.DataFrame:
+    """The data rows of a typ01 body as a frame with the 46 KMA field names, values as given."""
+    try:
+        raw = pd.read_csv(
+            io.StringIO(text),
+            sep=r"\s+",
+            comment="#",
+            header=None,
+            dtype=_TEXT_FIELDS,
+            na_filter=False,
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame({c: pd.Series(dtype=_TEXT_FIELDS.get(c, "float64")) for c in COLUMNS})
+    except pd.errors.ParserError as exc:
+        raise KmaFormatError(f"{source}: a data row has more than {len(COLUMNS)} fields ({exc})") from exc
+    if raw.shape[1] != len(COLUMNS):
+        raise KmaFormatError(f"{source}: data rows have {raw.shape[1]} fields, expected {len(COLUMNS)}")
+    raw.columns = list(COLUMNS)
+    short = raw["IX"].astype(str).eq("")
+    if short.any():
+        first = int(np.flatnonzero(short.to_numpy())[0])
+        raise KmaFormatError(f"{source}: data row {first + 1} has fewer than {len(COLUMNS)} fields")
+    return raw
+
+
+def _numeric(raw: pd.DataFrame, column: str, source: str) -> pd.Series:
+    values = pd.to_numeric(raw[column], errors="coerce")
+    bad = values.isna() & raw[column].astype(str).ne("")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise KmaFormatError(
+            f"{source}: column {column} row {row + 1} is not a number: {raw[column].iloc[row]!r}"
+        )
+    return values.astype("float64")
+
+
+def records_from_typ01(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Map typ01 fields and sentinels to record columns and units (FORMAT.md section 1)."""
+    num = {c: _numeric(raw, c, source) for c in ("STN", "WD", "WS", "PS", "TA", "TD", "HM", "RN", "SD_HR3",
+                                                   "SD_DAY", "SD_TOT", "WC", "CA_TOT", "VS")}  # fmt: skip
+    try:
+        observed_at = pd.to_datetime(raw["TM"], format="%Y%m%d%H%M").dt.tz_localize(KST)
+    except (ValueError, TypeError) as exc:
+        raise KmaFormatError(f"{source}: column TM holds a time that is not YYYYMMDDHHMI ({exc})") from exc
+    missing = -9.0  # the generic sentinel: -9, -9.0, -9.00
+    ww = raw["WW"].astype(str)
+    records = pd.DataFrame(
+        {
+            "station_id": num["STN"].astype("int64"),
+            "observed_at": observed_at,
+            # TA = -9.0 is a real -9 degrees: temperatures use a much lower sentinel.
+            "temperature_c": num["TA"].where(num["TA"] > -50),
+            "dew_point_c": num["TD"].where(num["TD"] > -50),
+            "humidity_pct": num["HM"].where(num["HM"] >= 0),
+            "wind_speed_ms": num["WS"].where(num["WS"] >= 0),
+            # WD counts 10-degree steps (0 = calm) despite the "16" in the units line.
+            "wind_dir_deg": (num["WD"] * 10.0).where(num["WD"] >= 0),
+            "precipitation_mm": num["RN"].where(num["RN"] >= 0),
+            "snow_new_3h_cm": num["SD_HR3"].where(num["SD_HR3"] >= 0),
+            "snow_day_cm": num["SD_DAY"].where(num["SD_DAY"] >= 0),
+            # No snow cover is reported as the sentinel, which therefore means 0 cm on the ground.
+            "snow_depth_cm": num["SD_TOT"].where(num["SD_TOT"] > missing, 0.0),
+            "pressure_hpa": num["PS"].where(num["PS"] > 0),
+            "cloud_cover_tenths": num["CA_TOT"].where(num["CA_TOT"] >= 0),
+            "visibility_m": (num["VS"] * 10.0).where(num["VS"] >= 0),
+            "weather_codes": ww.where(ww != "-", ""),
+            "present_weather": num["WC"].where(num["WC"] >= 0),
+        }
+    )
+    return finish_records(records[list(RECORD_COLUMNS)])
+
+
+def _fmt(values: np.ndarray, width: int, decimals: int, sentinel: str) -> list[str]:
+    out = []
+    for v in values:
+        text = sentinel if np.isnan(v) else f"{v:.{decimals}f}"
+        out.append(text.rjust(width))
+    return out
+
+
+def format_typ01(fields: dict[str, np.ndarray], times: pd.DatetimeIndex, station_id: int) -> str:
+    """Render rows as a kma_sfctm3 body. `fields` holds KMA-unit values with NaN where the API sends its
+    sentinel; fields not given are written as their sentinel like an unequipped station."""
+    n = len(times)
+    nan = np.full(n, np.nan)
+
+    def col(name: str) -> np.ndarray:
+        return fields.get(name, nan)
+
+    ww = fields.get("WW")
+    ww_text = ["-" if not w else str(w) for w in (ww if ww is not None else [""] * n)]
+    columns = [
+        [t.strftime("%Y%m%d%H%M") for t in times],
+        [str(station_id).rjust(4)] * n,
+        _fmt(col("WD"), 3, 0, "-9"),
+        _fmt(col("WS"), 4, 1, "-9.0"),
+        ["  -9 -9.0   -9"] * n,
+        _fmt(col("PA"), 6, 1, "-9.0"),
+        _fmt(col("PS"), 6, 1, "-9.0"),
+        ["-9  -9.0".rjust(9)] * n,
+        _fmt(col("TA"), 5, 1, "-99.0"),
+        _fmt(col("TD"), 5, 1, "-99.0"),
+        _fmt(col("HM"), 5, 1, "-9.0"),
+        _fmt(col("PV"), 5, 1, "-9.0"),
+        _fmt(col("RN"), 6, 1, "-9.0"),
+        _fmt(col("RN_DAY"), 6, 1, "-9.0"),
+        _fmt(col("RN_DAY"), 6, 1, "-9.0"),  # RN_JUN mirrors RN_DAY outside the monsoon bookkeeping
+        ["  -9.0"] * n,
+        _fmt(col("SD_HR3"), 6, 1, "-9.0"),
+        _fmt(col("SD_DAY"), 6, 1, "-9.0"),
+        _fmt(col("SD_TOT"), 6, 1, "-9.0"),
+        _fmt(col("WC"), 2, 0, "-9"),
+        ["-9"] * n,
+        [w.ljust(22) for w in ww_text],
+        _fmt(col("CA_TOT"), 2, 0, "-9"),
+        _fmt(col("CA_TOT"), 3, 0, "-9"),
+        ["  -9 -         -9  -9  -9"] * n,
+        _fmt(col("VS"), 5, 0, "-9"),
+        ["-9.0 -9.00 -9  -9.0  -9.0  -9.0  -9.0  -9.0  -9 -9.0 -9"] * n,
+        _fmt(col("IR"), 2, 0, "-9"),
+        _fmt(col("IX"), 2, 0, "-9"),
+    ]
+    lines = [" ".join(parts) for parts in zip(*columns, strict=True)]
+    return HEADER + "\n".join(lines) + ("\n" if lines else "") + END_MARKER + "\n"
