@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
+from scipy.special import ndtr, ndtri
 
 from commute_weather.kma.records import KST
 from commute_weather.kma.typ01 import format_typ01
@@ -35,6 +36,7 @@ DIURNAL_RANGE_C = np.array([8.5, 9.0, 9.5, 10.0, 9.5, 8.0, 6.0, 6.5, 8.0, 9.5, 9
 DEW_DEPRESSION_C = np.array([10.0, 10.5, 12.0, 12.0, 10.0, 7.5, 4.5, 4.5, 6.5, 9.0, 9.5, 10.0])
 WIND_SCALE_MS = np.array([2.4, 2.5, 2.8, 2.9, 2.5, 2.2, 2.2, 2.1, 2.0, 2.0, 2.2, 2.3])
 RAIN_LAG_H = 5
+WIND_MEMORY_H = 4.0
 STORM_MEMORY_H = 30.0
 ANOMALY_MEMORY_H = 60.0
 MISSING_FIELD_RATE = 0.002
@@ -95,7 +97,7 @@ def station_fields(
 
     # Precipitation: the storm process (plus local noise) crossing a monthly threshold, RAIN_LAG_H later.
     storm_now = shared.storm[RAIN_LAG_H:]
-    storm_lagged = 0.85 * shared.storm[:n] + 0.53 * _ar1(rng, n, 4.0)
+    storm_lagged = 0.92 * shared.storm[:n] + 0.39 * _ar1(rng, n, 10.0)
     wet_fraction = np.clip(_seasonal(MONTHLY_WET_FRACTION, times) * station.precip_factor, 0.01, 0.5)
     threshold = _normal_quantile(1 - wet_fraction)
     wet = storm_lagged > threshold
@@ -106,7 +108,9 @@ def station_fields(
     amount = np.where(wet, np.round(intensity, 1), 0.0)
 
     # Cloud follows the storm process; it is overcast when it rains.
-    cloud = np.clip(np.round(5 + 3.2 * (0.6 * storm_lagged + 0.4 * storm_now) + rng.normal(0, 1.6, n)), 0, 10)
+    cloud = np.clip(
+        np.round(5 + 3.2 * (0.6 * storm_lagged + 0.4 * storm_now) + 1.6 * _ar1(rng, n, 3.0)), 0, 10
+    )
     cloud = np.where(wet, np.maximum(cloud, 9), cloud)
 
     # Temperature: seasonal normal, daily cycle damped by cloud, a shared multi-day anomaly, rain cooling.
@@ -121,10 +125,10 @@ def station_fields(
     )
     depression = np.clip(
         _seasonal(DEW_DEPRESSION_C, times) * (1.15 - 0.6 * cloud / 10) * (1 + 0.35 * diurnal / 5)
-        + rng.normal(0, 1.5, n),
+        + 1.5 * _ar1(rng, n, 8.0),
         0.2,
         None,
-    ) * np.exp(rng.normal(0, 0.25, n) + 0.9 * (_ar1(rng, n, 36.0) * 0.3))
+    ) * np.exp(0.25 * _ar1(rng, n, 6.0) + 0.27 * _ar1(rng, n, 36.0))
     depression = np.where(wet, rng.uniform(0.2, 1.5, n), depression)
     dew_point = temperature - depression
     humidity = np.clip(
@@ -140,7 +144,9 @@ def station_fields(
 
     # Wind: Weibull speeds, stronger with storms and in the afternoon; NW in winter, SW in summer.
     gust = 1 + 0.35 * np.clip(storm_now, 0, None) + 0.25 * np.sin(2 * np.pi * (hour - 8) / 24)
-    speed = np.round(rng.weibull(2.0, n) * _seasonal(WIND_SCALE_MS, times) * station.wind_factor * gust, 1)
+    # Weibull(k=2) speeds through a Gaussian copula, so that wind keeps its hour-to-hour persistence.
+    weibull = np.sqrt(-np.log(_normal_cdf(-_ar1(rng, n, WIND_MEMORY_H))))
+    speed = np.round(weibull * _seasonal(WIND_SCALE_MS, times) * station.wind_factor * gust, 1)
     summer = np.cos(2 * np.pi * (day - 200) / 365.25)
     direction = np.round(((290 - 60 * np.clip(summer, 0, 1) + rng.normal(0, 45, n)) % 360) / 10)
     direction = np.where(direction == 0, 36, direction)
@@ -152,7 +158,9 @@ def station_fields(
     snow_new = np.where(kind == "snow", amount * 1.1, np.where(kind == "mixed", amount * 0.3, 0.0))
     depth = _snow_depth(snow_new, temperature)
 
-    visibility = np.exp(rng.normal(np.log(2100), 0.45, n)) * (1 - 0.75 * np.clip((humidity - 70) / 30, 0, 1))
+    visibility = np.exp(np.log(2100) + 0.45 * _ar1(rng, n, 6.0)) * (
+        1 - 0.75 * np.clip((humidity - 70) / 30, 0, 1)
+    )
     visibility = np.where(kind == "snow", visibility * 0.15, np.where(wet, visibility * 0.45, visibility))
     mist = ~wet & (humidity >= 90)
     haze = ~wet & ~mist & (rng.random(n) < np.where(np.isin(month_idx, [2, 3, 4]), 0.08, 0.02))
@@ -191,9 +199,12 @@ def station_fields(
 
 
 def _normal_quantile(p: np.ndarray) -> np.ndarray:
-    from scipy.stats import norm  # noqa: PLC0415  (heavy import, only needed here)
+    result: np.ndarray = ndtri(p)
+    return result
 
-    result: np.ndarray = norm.ppf(p)
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    result: np.ndarray = ndtr(z)
     return result
 
 
@@ -205,9 +216,9 @@ def _saturation(temperature: np.ndarray) -> np.ndarray:
 
 def _precipitation_kind(wet: np.ndarray, temperature: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sleet_band = (temperature > 0.3) & (temperature <= 2.0)
-    kind = np.where(
-        temperature <= 0.3, "snow", np.where(sleet_band & (rng.random(len(wet)) < 0.6), "mixed", "rain")
-    )
+    # Whether near-freezing precipitation falls as sleet changes over hours, not from one hour to the next.
+    sleet = sleet_band & (_ar1(rng, len(wet), 6.0) > -0.25)
+    kind = np.where(temperature <= 0.3, "snow", np.where(sleet, "mixed", "rain"))
     return np.where(wet, kind, "none")
 
 

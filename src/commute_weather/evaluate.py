@@ -1,0 +1,163 @@
+"""Stage 5, evaluate: the model and both baselines on the same test rows, slices, plot data, permutation
+importance and the quality gate.
+
+    python -m commute_weather.evaluate --params params.yaml --dataset data/features/dataset.parquet \
+        --model models/model.pkl --metrics metrics/metrics.json --gate metrics/gate.json \
+        --plots reports/plots --predictions data/predictions/test.parquet
+
+Baselines: persistence (the comfort heuristic on the last hours before issue time) and climatology (mean
+label per station, month and window over the training years). Rows where persistence is undefined (no
+temperature in its hours) are excluded from every score, so all three are compared on identical rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from commute_weather import io
+from commute_weather.cli import StageError, console, run
+from commute_weather.config import PipelineParams, load_params
+from commute_weather.features import feature_names
+from commute_weather.gate import evaluate_gate, gate_table
+from commute_weather.model import assign_split, predict_scores, rmse
+
+SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
+           6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
+PREDICTORS = ("model", "persistence", "climatology")
+
+
+def climatology(fit_rows: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """Mean label per station, month and window on fit_rows, falling back to station and window, then all."""
+    month = fit_rows["date"].dt.month
+    fine = fit_rows.groupby([fit_rows["station_id"], month.rename("month"), fit_rows["window"]])[
+        "label"
+    ].mean()
+    coarse = fit_rows.groupby(["station_id", "window"])["label"].mean()
+    keys = pd.MultiIndex.from_arrays([rows["station_id"], rows["date"].dt.month, rows["window"]])
+    values = fine.reindex(keys).to_numpy()
+    fallback = coarse.reindex(pd.MultiIndex.from_arrays([rows["station_id"], rows["window"]])).to_numpy()
+    values = np.where(np.isnan(values), fallback, values)
+    filled: np.ndarray = np.where(np.isnan(values), fit_rows["label"].mean(), values)
+    return filled
+
+
+def scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    residual = predicted - actual
+    total = float(np.sum((actual - actual.mean()) ** 2))
+    return {
+        "rmse": round(rmse(actual, predicted), 4),
+        "mae": round(float(np.mean(np.abs(residual))), 4),
+        "bias": round(float(np.mean(residual)), 4),
+        "r2": round(1 - float(np.sum(residual**2)) / total, 4) if total > 0 else 0.0,
+    }
+
+
+def slice_rmse(test: pd.DataFrame, by: pd.Series) -> dict[str, dict[str, float]]:
+    out = {}
+    for value, rows in test.groupby(by, sort=True):
+        out[str(value)] = {f"{p}_rmse": round(rmse(rows["label"], rows[p]), 4) for p in PREDICTORS}
+        out[str(value)]["rows"] = len(rows)
+    return out
+
+
+def evaluate(
+    dataset: pd.DataFrame, model: Pipeline, params: PipelineParams
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    dataset = dataset.assign(split=assign_split(dataset["date"], params.split))
+    fit_rows, test = dataset[dataset["split"] != "test"], dataset[dataset["split"] == "test"]
+    scorable = test["persistence_score"].notna()
+    test = test[scorable].copy()
+    if test.empty:
+        raise StageError("no test rows with a defined persistence baseline: is split.test_days too small?")
+    test["model"] = predict_scores(model, test[feature_names(params.featurize)])
+    test["persistence"] = test["persistence_score"]
+    test["climatology"] = climatology(fit_rows, test)
+    actual = test["label"].to_numpy()
+    metrics: dict[str, Any] = {p: scores(actual, test[p].to_numpy()) for p in PREDICTORS}
+    metrics["skill_vs_persistence"] = round(1 - metrics["model"]["rmse"] / metrics["persistence"]["rmse"], 4)
+    metrics["skill_vs_climatology"] = round(1 - metrics["model"]["rmse"] / metrics["climatology"]["rmse"], 4)
+    metrics["slices"] = {
+        "window": slice_rmse(test, test["window"]),
+        "season": slice_rmse(test, test["date"].dt.month.map(SEASONS)),
+        "wetness": slice_rmse(test, test["wet_window"].map({True: "wet", False: "dry"})),
+    }
+    metrics["rows"] = {
+        "train": len(fit_rows),
+        "test": len(test),
+        "test_excluded_no_persistence": int((~scorable).sum()),
+    }
+    return metrics, test
+
+
+def plot_data(test: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    residual = test["model"] - test["label"]
+    by_month = test.assign(month=test["date"].dt.month, residual=residual).groupby("month")
+    rows = [
+        {"slice": f"{kind}={name}", "predictor": p, "rmse": values[f"{p}_rmse"]}
+        for kind, groups in metrics["slices"].items()
+        for name, values in groups.items()
+        for p in PREDICTORS
+    ]
+    return {
+        "predictions.csv": pd.DataFrame(
+            {"actual": test["label"].round(3), "predicted": test["model"].round(3)}
+        ),
+        "residuals_by_month.csv": by_month["residual"].agg(["mean", "std"]).round(4).reset_index(),
+        "rmse_by_slice.csv": pd.DataFrame(rows),
+    }
+
+
+def importance(model: Pipeline, test: pd.DataFrame, params: PipelineParams) -> pd.DataFrame:
+    features = feature_names(params.featurize)
+    result = permutation_importance(
+        model, test[features], test["label"], scoring="neg_root_mean_squared_error", n_repeats=5,
+        random_state=params.train.seed, n_jobs=1,
+    )  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "feature": features,
+            "rmse_increase": result.importances_mean.round(4),
+            "std": result.importances_std.round(4),
+        }
+    )
+    return frame.sort_values("rmse_increase", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for name in ("params", "dataset", "model", "metrics", "gate", "plots", "predictions"):
+        parser.add_argument(f"--{name}", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        params = load_params(args.params)
+        model = pickle.loads(args.model.read_bytes())  # noqa: S301  (our own DVC-tracked artifact)
+        metrics, test = evaluate(pd.read_parquet(args.dataset), model, params)
+        for name, frame in plot_data(test, metrics).items():
+            io.write_bytes(args.plots / name, frame.to_csv(index=False).encode())
+        io.write_bytes(
+            args.plots / "feature_importance.csv",
+            importance(model, test, params).to_csv(index=False).encode(),
+        )
+        keep = ["station_id", "date", "window", "issue_at", "label", "model", "persistence", "climatology"]
+        io.write_parquet(args.predictions, test[keep].reset_index(drop=True))
+        io.write_json(args.metrics, metrics)
+        gate = evaluate_gate(metrics, params.gate, reference=None)
+        io.write_json(args.gate, gate)
+        console.print(gate_table(gate))
+
+    run("evaluate", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Features and labels for (station, date, window) targets: the one implementation that featurize and the
+service both call, so training and serving cannot drift apart.
+
+Each station's observations are laid on a regular hourly grid. A target's issue time is its window start
+minus `lead_hours`; every feature reads grid positions at *offsets <= 0* from the issue hour (enforced in
+`_block`), so nothing observed after issue time can reach a feature. Only `build_labels` looks inside
+the window. Missing hours are NaN on the grid and features over them are NaN (the model handles NaN);
+windows with too few observed hours get no label and are counted by the caller.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from commute_weather.comfort import WindowWeather, comfort_label, comfort_score
+from commute_weather.config import WINDOWS, ComfortParams, CommuteParams, FeaturizeParams
+from commute_weather.kma.records import KST
+from commute_weather.schemas import PRECIPITATION_TYPES
+from commute_weather.schemas import Observations as Obs
+
+HOUR = pd.Timedelta(hours=1)
+KEY_COLUMNS: tuple[str, ...] = ("station_id", "date", "window")
+_NUMERIC = (
+    Obs.temperature_c, Obs.dew_point_c, Obs.humidity_pct, Obs.wind_speed_ms, Obs.precipitation_mm,
+    Obs.snow_depth_cm, Obs.pressure_hpa, Obs.cloud_cover_tenths, Obs.visibility_m,
+)  # fmt: skip
+_TYPE_CODE = {name: float(code) for code, name in enumerate(PRECIPITATION_TYPES)}
+RAIN, SNOW, MIXED = (_TYPE_CODE[t] for t in ("rain", "snow", "mixed"))
+
+
+@dataclass(frozen=True)
+class StationGrid:
+    start: pd.Timestamp
+    columns: dict[str, np.ndarray]  # one float array per column, NaN where the hour has no observation
+
+    def positions(self, times: pd.Series) -> np.ndarray:
+        return ((times - self.start) // HOUR).to_numpy(dtype="int64")
+
+
+def station_grids(observations: pd.DataFrame) -> dict[int, StationGrid]:
+    grids = {}
+    for station_id, rows in observations.groupby(Obs.station_id, sort=True):
+        times = rows[Obs.observed_at]
+        start = times.min().floor("h")
+        offsets = ((times - start) // HOUR).to_numpy(dtype="int64")
+        size = int(offsets.max()) + 1
+        columns = {}
+        for name in _NUMERIC:
+            grid = np.full(size, np.nan)
+            grid[offsets] = rows[name].to_numpy(dtype="float64")
+            columns[name] = grid
+        kind = np.full(size, np.nan)
+        kind[offsets] = rows[Obs.precipitation_type].map(_TYPE_CODE).to_numpy(dtype="float64")
+        columns[Obs.precipitation_type] = kind
+        grids[int(station_id)] = StationGrid(start=start, columns=columns)  # type: ignore[arg-type]
+    return grids
+
+
+def _block(
+    values: np.ndarray, issue: np.ndarray, offsets: np.ndarray, *, may_look_ahead: bool = False
+) -> np.ndarray:
+    """values[issue + offset] for each target (rows) and offset (columns); NaN off the grid."""
+    if not may_look_ahead and (offsets > 0).any():
+        raise ValueError("a feature may only read hours at or before issue time")
+    positions = issue[:, None] + offsets[None, :]
+    inside = (positions >= 0) & (positions < len(values))
+    return np.where(inside, values[np.clip(positions, 0, max(len(values) - 1, 0))], np.nan)
+
+
+def _trailing(hours: int) -> np.ndarray:
+    return np.arange(-hours + 1, 1)
+
+
+def window_weather(grid: StationGrid, issue: np.ndarray, offsets: np.ndarray, *, may_look_ahead: bool = False
+                   ) -> tuple[WindowWeather, np.ndarray]:  # fmt: skip
+    """Summaries of the hours issue+offsets, and how many of them have a temperature."""
+
+    def block(name: str) -> np.ndarray:
+        return _block(grid.columns[name], issue, offsets, may_look_ahead=may_look_ahead)
+
+    temperature, kind = block(Obs.temperature_c), block(Obs.precipitation_type)
+    observed = (~np.isnan(kind)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = {code: (kind == code).sum(axis=1) / observed for code in (RAIN, SNOW, MIXED)}
+    with _quiet_nan_reductions():
+        weather = WindowWeather(
+            median_temperature_c=np.nanmedian(temperature, axis=1),
+            rain_share=share[RAIN],
+            snow_share=share[SNOW],
+            mixed_share=share[MIXED],
+            precipitation_mm=np.nansum(block(Obs.precipitation_mm), axis=1),
+            peak_wind_ms=np.nanmax(block(Obs.wind_speed_ms), axis=1),
+            mean_humidity_pct=np.nanmean(block(Obs.humidity_pct), axis=1),
+        )
+    return weather, (~np.isnan(temperature)).sum(axis=1)
+
+
+@contextmanager
+def _quiet_nan_reductions() -> Iterator[None]:
+    """All-NaN slices are expected (missing hours) and give NaN; numpy's warnings about them are noise."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def issue_times(targets: pd.DataFrame, commute: CommuteParams) -> pd.Series:
+    start_hour = targets["window"].map({w: commute.windows[w].start_hour for w in WINDOWS})
+    starts = pd.to_datetime(targets["date"]).dt.tz_localize(KST) + pd.to_timedelta(start_hour, unit="h")
+    return starts - pd.Timedelta(hours=commute.lead_hours)
+
+
+def feature_names(featurize: FeaturizeParams) -> list[str]:
+    names = ["station", "is_evening", "day_of_year_sin", "day_of_year_cos"]
+    names += [f"{c}_now" for c in _NUMERIC if c != Obs.precipitation_mm] + ["dew_point_depression_now"]
+    for h in featurize.horizons_h:
+        names += [
+            f"temperature_mean_{h}h", f"temperature_min_{h}h", f"temperature_max_{h}h",
+            f"temperature_change_{h}h", f"pressure_change_{h}h", f"humidity_mean_{h}h", f"wind_max_{h}h",
+            f"cloud_mean_{h}h",
+            f"precipitation_sum_{h}h", f"wet_share_{h}h", f"snow_share_{h}h", f"observed_share_{h}h",
+        ]  # fmt: skip
+    return [*names, "persistence_score", "yesterday_window_score"]
+
+
+def build_features(
+    observations: pd.DataFrame,
+    targets: pd.DataFrame,
+    commute: CommuteParams,
+    featurize: FeaturizeParams,
+    comfort: ComfortParams,
+) -> pd.DataFrame:
+    """One feature row per target (station_id, date, window), in the targets' order."""
+    targets = targets.reset_index(drop=True)
+    issue_at = issue_times(targets, commute)
+    grids = station_grids(observations)
+    parts = []
+    for station_id, rows in targets.groupby("station_id", sort=False):
+        grid = grids.get(int(station_id))  # type: ignore[arg-type]
+        if grid is None:  # no observations at all: every feature is NaN
+            grid = StationGrid(
+                issue_at.min(), {c: np.full(1, np.nan) for c in (*_NUMERIC, Obs.precipitation_type)}
+            )
+        station_issue_at = issue_at.loc[rows.index]
+        columns = _station_features(
+            grid, grid.positions(station_issue_at), rows, station_issue_at, commute, featurize, comfort
+        )
+        parts.append(pd.DataFrame(columns, index=rows.index))
+    features = pd.concat(parts).sort_index() if parts else pd.DataFrame(columns=feature_names(featurize))
+    features = features[feature_names(featurize)]
+    return pd.concat([targets[list(KEY_COLUMNS)], features, issue_at.rename("issue_at")], axis=1)
+
+
+def _station_features(
+    grid: StationGrid,
+    issue: np.ndarray,
+    rows: pd.DataFrame,
+    issue_at: pd.Series,
+    commute: CommuteParams,
+    featurize: FeaturizeParams,
+    comfort: ComfortParams,
+) -> dict[str, np.ndarray]:
+    now = np.array([0])
+    out: dict[str, np.ndarray] = {
+        "station": rows["station_id"].to_numpy(dtype="float64"),
+        "is_evening": (rows["window"] == "evening").to_numpy(dtype="float64"),
+    }
+    angle = 2 * np.pi * (issue_at.dt.dayofyear.to_numpy() - 1) / 365.25
+    out["day_of_year_sin"], out["day_of_year_cos"] = np.sin(angle), np.cos(angle)
+    current = {c: _block(grid.columns[c], issue, now)[:, 0] for c in (*_NUMERIC, Obs.precipitation_type)}
+    for c in _NUMERIC:
+        if c != Obs.precipitation_mm:
+            out[f"{c}_now"] = current[c]
+    out["dew_point_depression_now"] = current[Obs.temperature_c] - current[Obs.dew_point_c]
+    with _quiet_nan_reductions():
+        for h in featurize.horizons_h:
+            span = _trailing(h)
+            temperature = _block(grid.columns[Obs.temperature_c], issue, span)
+            kind = _block(grid.columns[Obs.precipitation_type], issue, span)
+            observed = (~np.isnan(kind)).sum(axis=1)
+            out[f"temperature_mean_{h}h"] = np.nanmean(temperature, axis=1)
+            out[f"temperature_min_{h}h"] = np.nanmin(temperature, axis=1)
+            out[f"temperature_max_{h}h"] = np.nanmax(temperature, axis=1)
+
+            def ago(name: str, h: int = h) -> np.ndarray:
+                return _block(grid.columns[name], issue, np.array([-h]))[:, 0]
+
+            def over(name: str, span: np.ndarray = span) -> np.ndarray:
+                return _block(grid.columns[name], issue, span)
+
+            out[f"temperature_change_{h}h"] = current[Obs.temperature_c] - ago(Obs.temperature_c)
+            out[f"pressure_change_{h}h"] = current[Obs.pressure_hpa] - ago(Obs.pressure_hpa)
+            out[f"humidity_mean_{h}h"] = np.nanmean(over(Obs.humidity_pct), axis=1)
+            out[f"wind_max_{h}h"] = np.nanmax(over(Obs.wind_speed_ms), axis=1)
+            out[f"cloud_mean_{h}h"] = np.nanmean(over(Obs.cloud_cover_tenths), axis=1)
+            out[f"precipitation_sum_{h}h"] = np.nansum(over(Obs.precipitation_mm), axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"wet_share_{h}h"] = (kind > 0).sum(axis=1) / observed
+                out[f"snow_share_{h}h"] = (kind == SNOW).sum(axis=1) / observed
+            out[f"observed_share_{h}h"] = observed / h
+    persistence, _ = window_weather(grid, issue, _trailing(featurize.persistence_hours))
+    out["persistence_score"] = comfort_score(persistence, comfort)
+    out["yesterday_window_score"] = np.full(len(issue), np.nan)
+    for window in WINDOWS:
+        mine = (rows["window"] == window).to_numpy()
+        offsets = commute.lead_hours - 24 + np.arange(commute.windows[window].hours)
+        yesterday, _ = window_weather(grid, issue[mine], offsets[offsets <= 0])
+        out["yesterday_window_score"][mine] = comfort_score(yesterday, comfort)
+    return out
+
+
+def build_labels(
+    observations: pd.DataFrame,
+    targets: pd.DataFrame,
+    commute: CommuteParams,
+    featurize: FeaturizeParams,
+    comfort: ComfortParams,
+) -> pd.DataFrame:
+    """The comfort score of each target's window from the observations inside it; `label` is NaN where
+    fewer than `min_window_hours` hours of the window have a temperature."""
+    targets = targets.reset_index(drop=True)
+    issue_at = issue_times(targets, commute)
+    grids = station_grids(observations)
+    score = np.full(len(targets), np.nan)
+    wet = np.zeros(len(targets), dtype=bool)
+    for (station_id, window), rows in targets.groupby(["station_id", "window"], sort=False):
+        grid = grids.get(int(station_id))  # type: ignore[call-overload]
+        if grid is None:
+            continue
+        issue = grid.positions(issue_at.loc[rows.index])
+        offsets = commute.lead_hours + np.arange(commute.windows[window].hours)  # type: ignore[index]
+        weather, hours = window_weather(grid, issue, offsets, may_look_ahead=True)
+        labelled = hours >= featurize.min_window_hours
+        score[rows.index] = np.where(labelled, comfort_score(weather, comfort), np.nan)
+        wet[rows.index] = (
+            np.nan_to_num(weather.rain_share + weather.snow_share + weather.mixed_share) > 0
+        ) | (weather.precipitation_mm > 0)
+    return targets[list(KEY_COLUMNS)].assign(
+        label=score, label_class=comfort_label(score, comfort), wet_window=wet
+    )
+
+
+def all_targets(observations: pd.DataFrame) -> pd.DataFrame:
+    """Every (station, date, window) for the dates each station has observations on."""
+    dates = observations[Obs.observed_at].dt.tz_localize(None).dt.normalize()
+    pairs = pd.DataFrame({"station_id": observations[Obs.station_id], "date": dates}).drop_duplicates()
+    targets = pairs.merge(pd.DataFrame({"window": list(WINDOWS)}), how="cross")
+    return targets.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)

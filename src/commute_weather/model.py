@@ -1,0 +1,78 @@
+"""The estimators, the time split and the one predictor every consumer uses (evaluate, the service).
+
+The split is by time only: the last `test_days` of dates are the test set, the `validation_days` before
+them the validation set, everything earlier is training. No row is shuffled across these boundaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from commute_weather.config import ModelName, SplitParams, TrainParams
+
+SPLITS = ("train", "validation", "test")
+CATEGORICAL = ("station",)
+
+
+def assign_split(dates: pd.Series, params: SplitParams) -> pd.Series:
+    last = dates.max()
+    test_start = last - pd.Timedelta(days=params.test_days - 1)
+    validation_start = test_start - pd.Timedelta(days=params.validation_days)
+    split = np.where(dates >= test_start, "test", np.where(dates >= validation_start, "validation", "train"))
+    return pd.Series(split, index=dates.index, name="split")
+
+
+def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) -> Pipeline:
+    numeric = [f for f in features if f not in CATEGORICAL]
+    station = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    estimator: Any
+    if name == "hist_gradient_boosting":
+        hgb = params.hist_gradient_boosting
+        numeric_step: Any = "passthrough"  # trees split on NaN natively
+        estimator = HistGradientBoostingRegressor(
+            learning_rate=hgb.learning_rate,
+            max_iter=hgb.max_iter,
+            max_leaf_nodes=hgb.max_leaf_nodes,
+            min_samples_leaf=hgb.min_samples_leaf,
+            l2_regularization=hgb.l2_regularization,
+            early_stopping=False,
+            random_state=params.seed,
+        )
+    elif name == "random_forest":
+        numeric_step = SimpleImputer(strategy="median")
+        rf = params.random_forest
+        estimator = RandomForestRegressor(
+            n_estimators=rf.n_estimators,
+            min_samples_leaf=rf.min_samples_leaf,
+            random_state=params.seed,
+            n_jobs=1,
+        )
+    else:
+        numeric_step = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        estimator = Ridge(alpha=params.ridge.alpha)
+    columns = ColumnTransformer(
+        [("station", station, list(CATEGORICAL)), ("numeric", numeric_step, numeric)],
+        verbose_feature_names_out=False,
+    )
+    return Pipeline([("columns", columns), ("model", estimator)])
+
+
+def predict_scores(model: Pipeline, features: pd.DataFrame) -> np.ndarray:
+    """Model scores clipped to the label's 0-100 range: the one prediction path for every consumer."""
+    raw = model.predict(features)
+    scores: np.ndarray = np.clip(np.asarray(raw, dtype="float64"), 0.0, 100.0)
+    return scores
+
+
+def rmse(actual: ArrayLike, predicted: ArrayLike) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(predicted)) ** 2)))

@@ -1,0 +1,46 @@
+"""What `make run` prints at the end: the metrics table and the gate verdict.
+
+python -m commute_weather.summary [--metrics metrics/metrics.json] [--gate metrics/gate.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from commute_weather import io
+from commute_weather.evaluate import PREDICTORS
+from commute_weather.gate import gate_table
+
+
+def metrics_table(metrics: dict[str, Any]) -> Table:
+    rows = metrics["rows"]
+    table = Table(title=f"test period: {rows['test']:,} windows (trained on {rows['train']:,})")
+    for name in ("predictor", "RMSE", "MAE", "bias", "R2"):
+        table.add_column(name, justify="right" if name != "predictor" else "left")
+    for p in PREDICTORS:
+        m = metrics[p]
+        table.add_row(p, f"{m['rmse']:.3f}", f"{m['mae']:.3f}", f"{m['bias']:+.3f}", f"{m['r2']:.3f}")
+    table.caption = (
+        f"skill vs persistence {metrics['skill_vs_persistence']:.3f}, "
+        f"vs climatology {metrics['skill_vs_climatology']:.3f}"
+    )
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
+    parser.add_argument("--gate", type=Path, default=Path("metrics/gate.json"))
+    args = parser.parse_args(argv)
+    console = Console()
+    console.print(metrics_table(io.read_json(args.metrics)))
+    console.print(gate_table(io.read_json(args.gate)))
+
+
+if __name__ == "__main__":
+    main()
