@@ -170,6 +170,7 @@ class HistGradientBoostingParams(Params):
 class RandomForestParams(Params):
     n_estimators: int = Field(ge=1)
     min_samples_leaf: int = Field(ge=1)
+    max_features: float = Field(gt=0, le=1)
 
 
 class RidgeParams(Params):

@@ -118,7 +118,7 @@ def plot_data(test: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, pd.DataF
 def importance(model: Pipeline, test: pd.DataFrame, params: PipelineParams) -> pd.DataFrame:
     features = feature_names(params.featurize)
     result = permutation_importance(
-        model, test[features], test["label"], scoring="neg_root_mean_squared_error", n_repeats=5,
+        model, test[features], test["label"], scoring="neg_root_mean_squared_error", n_repeats=3,
         random_state=params.train.seed, n_jobs=1,
     )  # fmt: skip
     frame = pd.DataFrame(

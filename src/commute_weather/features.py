@@ -170,7 +170,7 @@ def _station_features(
         "station": rows["station_id"].to_numpy(dtype="float64"),
         "is_evening": (rows["window"] == "evening").to_numpy(dtype="float64"),
     }
-    angle = 2 * np.pi * (issue_at.dt.dayofyear.to_numpy() - 1) / 365.25
+    angle = 2 * np.pi * (issue_at.dt.day_of_year.to_numpy() - 1) / 365.25
     out["day_of_year_sin"], out["day_of_year_cos"] = np.sin(angle), np.cos(angle)
     current = {c: _block(grid.columns[c], issue, now)[:, 0] for c in (*_NUMERIC, Obs.precipitation_type)}
     for c in _NUMERIC:

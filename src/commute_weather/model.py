@@ -54,6 +54,7 @@ def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) ->
         estimator = RandomForestRegressor(
             n_estimators=rf.n_estimators,
             min_samples_leaf=rf.min_samples_leaf,
+            max_features=rf.max_features,
             random_state=params.seed,
             n_jobs=1,
         )

@@ -64,7 +64,7 @@ def _ar1(rng: np.random.Generator, n: int, memory_h: float) -> np.ndarray:
 
 def _seasonal(monthly: np.ndarray, times: pd.DatetimeIndex) -> np.ndarray:
     """Interpolate mid-month values smoothly over the year (wrapping December to January)."""
-    day = times.dayofyear.to_numpy() - 1 + times.hour.to_numpy() / 24.0
+    day = times.day_of_year.to_numpy() - 1 + times.hour.to_numpy() / 24.0
     mids = (np.arange(12) + 0.5) * 365.25 / 12
     knots = np.concatenate([[mids[-1] - 365.25], mids, [mids[0] + 365.25]])
     values: np.ndarray = np.interp(day, knots, np.concatenate([[monthly[-1]], monthly, [monthly[0]]]))
@@ -136,7 +136,7 @@ def station_fields(
     )
 
     # Sea-level pressure: seasonal (high in winter), falling ahead of rain, semi-diurnal tide.
-    day = times.dayofyear.to_numpy()
+    day = times.day_of_year.to_numpy()
     pressure = (
         1015.5 + 9.5 * np.cos(2 * np.pi * (day - 15) / 365.25)
         - 7.5 * storm_now + 2.5 * _ar1(rng, n, 48.0) + 0.8 * np.cos(2 * np.pi * (hour - 10) / 12)

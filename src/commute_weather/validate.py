@@ -57,11 +57,7 @@ def completeness_schema(min_share: float) -> pa.DataFrameSchema:
         )
         return pd.Series(shares.reindex(keys).to_numpy() >= min_share, index=df.index)
 
-    return pa.DataFrameSchema(
-        checks=[
-            pa.Check(complete_month, name=COMPLETENESS_CHECK, error=f"share of hours present >= {min_share}")
-        ]
-    )
+    return pa.DataFrameSchema(checks=[pa.Check(complete_month, name=COMPLETENESS_CHECK)])
 
 
 @dataclass
@@ -89,7 +85,9 @@ def planned_checks(min_share: float) -> dict[tuple[str, str], CheckResult]:
         checks[("", check.name)] = CheckResult("", check.name)
     unique = ",".join(schema.unique or [])
     checks[("", UNIQUENESS_CHECK)] = CheckResult(unique, UNIQUENESS_CHECK)
-    checks[("", COMPLETENESS_CHECK)] = CheckResult(f">= {min_share}", COMPLETENESS_CHECK)
+    checks[("", COMPLETENESS_CHECK)] = CheckResult(
+        f"share of hours present >= {min_share}", COMPLETENESS_CHECK
+    )
     return checks
 
 

@@ -24,6 +24,8 @@ COLUMNS: tuple[str, ...] = (
 START_MARKER = "#START7777"
 END_MARKER = "#7777END"
 _TEXT_FIELDS = {"TM": str, "WW": str, "CT": str}
+# read_csv sees positions before the names are attached
+_TEXT_POSITIONS = {COLUMNS.index(name): kind for name, kind in _TEXT_FIELDS.items()}
 
 # The comment lines of a real response (help=0), reproduced by the writer so samples look like the API.
 HEADER = (
@@ -77,7 +79,7 @@ def read_rows(text: str, source: str) -> pd.DataFrame:
             sep=r"\s+",
             comment="#",
             header=None,
-            dtype=_TEXT_FIELDS,
+            dtype=_TEXT_POSITIONS,
             na_filter=False,
             engine="c",
         )

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from commute_weather.config import PipelineParams, load_params
+from commute_weather.kma.typ01 import parse_typ01
+from commute_weather.normalize import normalize
+from commute_weather.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "kma" / "samples"
+
+
+@pytest.fixture(scope="session")
+def params() -> PipelineParams:
+    return load_params(REPO / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    if not SAMPLES.is_dir():
+        pytest.skip(f"the real KMA samples are not checked out beside the repo ({SAMPLES})")
+    return SAMPLES
+
+
+def synthetic_observations(stations: tuple[int, ...], start: str, end: str, seed: int = 7) -> pd.DataFrame:
+    files = generate(stations, start, end, seed)
+    return normalize(
+        pd.concat([parse_typ01(f.text, f"{f.station_id}/{f.month}") for f in files], ignore_index=True)
+    )
+
+
+@pytest.fixture(scope="session")
+def two_months() -> pd.DataFrame:
+    """Two winter-to-spring months at two stations: fast, with snow, rain and missing hours."""
+    return synthetic_observations((108, 112), "2021-02", "2021-03")

@@ -1,0 +1,75 @@
+"""Helpers for end-to-end tests: a throwaway copy of the repository with its own Git history."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# A small but complete configuration: one station, three years; seconds instead of minutes.
+SMALL: dict[str, Any] = {
+    "ingest": {"stations": [108], "start_month": "2021-01", "end_month": "2023-12"},
+    "split": {"test_days": 180, "validation_days": 120},
+    "train": {"random_forest": {"n_estimators": 20}},
+    "gate": {"min_train_rows": 500},
+}
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = (
+            merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def run(
+    cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=environment, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def copy_repo(target: Path, params: dict[str, Any] | None = None) -> Path:
+    """Tracked and untracked-but-not-ignored files only: what a fresh clone (plus local edits) holds."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    if params:
+        path = target / "params.yaml"
+        path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), params), sort_keys=False))
+    run(target, "git", "init", "-q", "-b", "main")
+    commit(target, "copy")
+    return target
+
+
+def commit(repo: Path, message: str) -> None:
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", message)
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Callable[..., Path]:
+    def make(params: dict[str, Any] | None = None) -> Path:
+        return copy_repo(tmp_path / "repo", params)
+
+    return make

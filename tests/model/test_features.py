@@ -1,0 +1,76 @@
+"""Leakage and invariance: the feature function is pure and sees nothing after issue time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from commute_weather.features import all_targets, build_features, feature_names, issue_times
+
+NUMERIC = ["temperature_c", "dew_point_c", "humidity_pct", "wind_speed_ms", "precipitation_mm", "snow_depth_cm",
+           "pressure_hpa", "cloud_cover_tenths", "visibility_m"]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    target_index=st.integers(min_value=0, max_value=200),
+    column=st.sampled_from([*NUMERIC, "precipitation_type", "drop_rows"]),
+    scale=st.floats(min_value=-50, max_value=50, allow_nan=False),
+)
+def test_changing_observations_after_issue_time_never_changes_features(
+    two_months: pd.DataFrame,
+    params,
+    target_index: int,
+    column: str,
+    scale: float,  # type: ignore[no-untyped-def]
+) -> None:
+    targets = all_targets(two_months).iloc[[target_index]]
+    issue = issue_times(targets, params.commute).iloc[0]
+    before = build_features(two_months, targets, params.commute, params.featurize, params.comfort)
+    later = (two_months["observed_at"] > issue) & (two_months["station_id"] == targets["station_id"].iloc[0])
+    changed = two_months.copy()
+    if column == "drop_rows":
+        changed = changed[~later]
+    elif column == "precipitation_type":
+        changed.loc[later, column] = "snow"
+    else:
+        changed.loc[later, column] = changed.loc[later, column] + scale
+    after = build_features(changed, targets, params.commute, params.featurize, params.comfort)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_changing_the_issue_hour_itself_does_change_features(two_months: pd.DataFrame, params) -> None:  # type: ignore[no-untyped-def]
+    """The property above is not vacuous: the newest allowed hour is read."""
+    targets = all_targets(two_months).iloc[[40]]
+    issue = issue_times(targets, params.commute).iloc[0]
+    at_issue = (two_months["observed_at"] == issue) & (
+        two_months["station_id"] == targets["station_id"].iloc[0]
+    )
+    changed = two_months.copy()
+    changed.loc[at_issue, "temperature_c"] += 5.0
+    before = build_features(two_months, targets, params.commute, params.featurize, params.comfort)
+    after = build_features(changed, targets, params.commute, params.featurize, params.comfort)
+    assert after["temperature_c_now"].iloc[0] == before["temperature_c_now"].iloc[0] + 5.0
+
+
+def test_row_order_of_observations_and_targets_changes_nothing(two_months: pd.DataFrame, params) -> None:  # type: ignore[no-untyped-def]
+    targets = all_targets(two_months)
+    expected = build_features(two_months, targets, params.commute, params.featurize, params.comfort)
+    shuffled_obs = two_months.sample(frac=1.0, random_state=1)
+    order = np.random.default_rng(2).permutation(len(targets))
+    got = build_features(shuffled_obs, targets.iloc[order], params.commute, params.featurize, params.comfort)
+    pd.testing.assert_frame_equal(got, expected.iloc[order].reset_index(drop=True))
+
+
+def test_feature_columns_follow_the_declared_list(two_months: pd.DataFrame, params) -> None:  # type: ignore[no-untyped-def]
+    features = build_features(two_months, all_targets(two_months).head(5), params.commute, params.featurize,
+                              params.comfort)  # fmt: skip
+    assert list(features.columns) == [
+        "station_id",
+        "date",
+        "window",
+        *feature_names(params.featurize),
+        "issue_at",
+    ]

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from commute_weather.kma.errors import KmaFormatError
+from commute_weather.kma.portal_csv import parse_portal_csv
+from commute_weather.normalize import normalize
+
+
+@pytest.fixture(scope="module")
+def cheongju(samples: Path) -> bytes:
+    return (samples / "OBS_ASOS_TIM_131_2022.csv").read_bytes()
+
+
+def test_real_export_gives_plausible_rows_without_sentinels(cheongju: bytes) -> None:
+    observations = normalize(parse_portal_csv(cheongju, "cheongju"))
+    assert len(observations) == 8736
+    assert set(observations["station_id"]) == {131}
+    assert observations["observed_at"].iloc[0].isoformat() == "2022-01-01T01:00:00+09:00"
+    assert observations["temperature_c"].between(-25, 40).all()
+    assert observations["humidity_pct"].between(0, 100).all()
+    numeric = observations.select_dtypes("float64")
+    assert not (numeric <= -9).any().any() or observations["temperature_c"].min() > -50
+    # Winter precipitation only at the 3-hourly reports; the rest of the year every hour.
+    winter = observations[observations["observed_at"].dt.month == 1]
+    assert winter.loc[winter["observed_at"].dt.hour % 3 != 0, "precipitation_mm"].isna().all()
+    summer = observations[observations["observed_at"].dt.month == 7]
+    assert summer["precipitation_mm"].notna().all()
+    assert summer["precipitation_mm"].sum() == pytest.approx(171.7, abs=0.1)
+
+
+def test_utf8_bom_copy_parses_the_same(cheongju: bytes) -> None:
+    resaved = b"\xef\xbb\xbf" + cheongju.decode("cp949").encode("utf-8")
+    pd.testing.assert_frame_equal(parse_portal_csv(resaved, "bom"), parse_portal_csv(cheongju, "cp949"))
+
+
+def test_older_layout_and_dropped_leading_zeros(cheongju: bytes) -> None:
+    table = pd.read_csv(io.StringIO(cheongju.decode("cp949")), dtype=str, keep_default_na=False)
+    older = table.drop(columns=["지점명", *[c for c in table.columns if "QC" in c]]).head(48)
+    older["일시"] = older["일시"].str.replace(" 0", " ", regex=False)  # '2022-01-01 1:00'
+    parsed = parse_portal_csv(older.to_csv(index=False).encode("cp949"), "older")
+    reference = parse_portal_csv(cheongju, "current").head(48)
+    pd.testing.assert_frame_equal(parsed, reference)
+
+
+def test_weather_codes_keep_leading_zeros(cheongju: bytes) -> None:
+    records = parse_portal_csv(cheongju, "cheongju")
+    assert "01" in set(records["weather_codes"])
+
+
+def test_missing_column_is_named() -> None:
+    data = "지점,일시,기온(°C)\n131,2022-01-01 01:00,1.0\n".encode("cp949")
+    with pytest.raises(KmaFormatError, match=r"missing columns \['이슬점온도"):
+        parse_portal_csv(data, "partial.csv")
+
+
+def test_bad_time_names_row_and_column(cheongju: bytes) -> None:
+    text = cheongju.decode("cp949").replace("2022-01-01 03:00", "2022-13-01 03:00", 1)
+    with pytest.raises(KmaFormatError, match="row 4 column 일시"):
+        parse_portal_csv(text.encode("cp949"), "bad.csv")
