@@ -12,7 +12,8 @@ from commute_weather.config import ParamsError
 from commute_weather.kma.client import MissingAuthKeyError
 from commute_weather.kma.errors import KmaApiError, KmaFormatError
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # progress, notes and errors
+results = Console(highlight=False, soft_wrap=True)  # what a command was asked for: tables, verdicts
 
 
 class StageError(RuntimeError):

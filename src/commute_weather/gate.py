@@ -17,7 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from commute_weather import io
-from commute_weather.cli import StageError, console, run
+from commute_weather.cli import StageError, results, run
 from commute_weather.config import GateParams, load_params
 
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         gate = evaluate_gate(io.read_json(args.metrics), params, ref)
         if args.out:
             io.write_json(args.out, gate)
-        console.print(gate_table(gate))
+        results.print(gate_table(gate))
         if not gate["approved"]:
             failed = ", ".join(c["check"] for c in gate["checks"] if not c["passed"])
             raise StageError(f"the model is not approved: failed {failed}")

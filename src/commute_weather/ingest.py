@@ -3,8 +3,8 @@
     python -m commute_weather.ingest --params params.yaml --raw-dir data/raw \
         --out data/interim/observations.parquet
 
-Raw inputs are kept unmodified: typ01 bodies under raw-dir/<source>/<station>/<YYYY-MM>.txt for the
-`sample` and `kma` sources; the `csv` source reads the user's exports in place (ingest.csv.dir).
+Raw inputs are kept unmodified under raw-dir/<source>/: typ01 bodies as <station>/<YYYY-MM>.txt for the
+`sample` and `kma` sources, byte-identical copies of the exports in ingest.csv.dir for `csv`.
 """
 
 from __future__ import annotations
@@ -61,11 +61,17 @@ def read_typ01_files(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(records, ignore_index=True)
 
 
-def read_csv_exports(directory: Path) -> pd.DataFrame:
+def read_csv_exports(directory: Path, raw_dir: Path) -> pd.DataFrame:
+    """Parse every export in `directory`, keeping a byte-identical copy of each under raw_dir."""
     paths = sorted(p for p in directory.glob("*.csv") if p.is_file())
     if not paths:
         raise StageError(f"no KMA portal CSV exports (*.csv) in {directory}")
-    return pd.concat([parse_portal_csv(p.read_bytes(), str(p)) for p in paths], ignore_index=True)
+    records = []
+    for path in paths:
+        data = path.read_bytes()
+        records.append(parse_portal_csv(data, str(path)))
+        io.write_bytes(raw_dir / path.name, data)
+    return pd.concat(records, ignore_index=True)
 
 
 def select(observations: pd.DataFrame, params: IngestParams, origin: str) -> pd.DataFrame:
@@ -85,11 +91,11 @@ def select(observations: pd.DataFrame, params: IngestParams, origin: str) -> pd.
 
 
 def ingest(params: IngestParams, raw_dir: Path) -> pd.DataFrame:
+    source_dir = raw_dir / params.source
     if params.source == "csv":
-        records = read_csv_exports(params.csv.dir)
+        records = read_csv_exports(params.csv.dir, source_dir)
         origin = str(params.csv.dir)
     else:
-        source_dir = raw_dir / params.source
         paths = (
             write_sample(params, source_dir) if params.source == "sample" else fetch_kma(params, source_dir)
         )

@@ -58,8 +58,8 @@ def test_experiment_reruns_only_downstream_stages_and_diffs_work(repo_copy: Call
     assert "model.rmse" in diff["metrics/metrics.json"]
     params = json.loads(run(repo, "dvc", "params", "diff", "--json").stdout)
     assert params["params.yaml"]["train.hist_gradient_boosting.learning_rate"]["new"] == 0.2
-    plots = json.loads(run(repo, "dvc", "plots", "diff", "--json").stdout)
-    assert any("predictions.csv" in name for name in plots)
+    plots = json.loads(run(repo, "dvc", "plots", "diff", "--json").stdout)["data"]
+    assert plots["reports/plots/predictions.csv"][0]["revisions"] == ["workspace", "HEAD"]
 
 
 def test_gate_flips_with_a_readable_reason(repo_copy: Callable[..., Path]) -> None:
