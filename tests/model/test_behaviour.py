@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from commute_weather.featurize import build_dataset
 from commute_weather.features import build_features, feature_names, issue_times
+from commute_weather.featurize import build_dataset
 from commute_weather.model import build_pipeline, predict_scores
 from tests.conftest import synthetic_observations
 

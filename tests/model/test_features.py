@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from commute_weather.features import all_targets, build_features, feature_names, issue_times
 
-NUMERIC = ["temperature_c", "dew_point_c", "humidity_pct", "wind_speed_ms", "precipitation_mm", "snow_depth_cm",
-           "pressure_hpa", "cloud_cover_tenths", "visibility_m"]  # fmt: skip
+NUMERIC = [
+    "temperature_c", "dew_point_c", "humidity_pct", "wind_speed_ms", "precipitation_mm", "snow_depth_cm",
+    "pressure_hpa", "cloud_cover_tenths", "visibility_m",
+]  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
