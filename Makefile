@@ -7,12 +7,16 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
-# Stages call `python -m commute_weather.<stage>`: the project's environment comes first on PATH.
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Stages call `python -m commute_weather.<stage>`: the project's environment comes first on PATH, then uv
+# (bentoml build calls it).
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+export BENTOML_DO_NOT_TRACK := true
+PORT ?= 3000
+PACKAGE_ARGS ?=
 
-.PHONY: help install run repro test test-fast lint format calibration clean
+.PHONY: help install run repro test test-fast lint format calibration package serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +52,14 @@ lint: install ## ruff, format check, mypy
 format: install ## apply ruff's fixes and formatting
 	ruff check --fix .
 	ruff format .
+
+package: install ## save the gate-approved model and build the bento, both versioned with the Git SHA
+	$(UV) export --frozen --no-default-groups --no-emit-project --no-hashes --format requirements-txt \
+		--quiet -o src/requirements-serve.txt
+	python -m commute_weather.packaging $(PACKAGE_ARGS)
+
+serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after make package)
+	bentoml serve commute_weather.service:CommuteComfort --host 127.0.0.1 --port $(PORT)
 
 calibration: install ## compare the sample generator's climate with the real Cheongju export
 	python -m commute_weather.calibration --real ../shared/kma/samples/OBS_ASOS_TIM_131_2022.csv

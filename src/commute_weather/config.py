@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from commute_weather.kma.endpoints import DEFAULT_BASE_URL
 from commute_weather.stations import KNOWN_STATIONS
 
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -27,7 +28,7 @@ class SampleParams(Params):
 
 
 class KmaParams(Params):
-    base_url: str
+    base_url: str = DEFAULT_BASE_URL
     timeout_s: float = Field(gt=0)
     max_attempts: int = Field(ge=1, le=10)
     backoff_s: float = Field(ge=0)

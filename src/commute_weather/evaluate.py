@@ -13,7 +13,6 @@ temperature in its hours) are excluded from every score, so all three are compar
 from __future__ import annotations
 
 import argparse
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ from commute_weather.cli import StageError, console, run
 from commute_weather.config import PipelineParams, load_params
 from commute_weather.features import feature_names
 from commute_weather.gate import evaluate_gate, gate_table
-from commute_weather.model import assign_split, predict_scores, rmse
+from commute_weather.model import assign_split, rmse
+from commute_weather.predictor import Predictor
 
 SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
            6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
@@ -69,7 +69,7 @@ def slice_rmse(test: pd.DataFrame, by: pd.Series) -> dict[str, dict[str, float]]
 
 
 def evaluate(
-    dataset: pd.DataFrame, model: Pipeline, params: PipelineParams
+    dataset: pd.DataFrame, predictor: Predictor, params: PipelineParams
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     dataset = dataset.assign(split=assign_split(dataset["date"], params.split))
     fit_rows, test = dataset[dataset["split"] != "test"], dataset[dataset["split"] == "test"]
@@ -77,7 +77,7 @@ def evaluate(
     test = test[scorable].copy()
     if test.empty:
         raise StageError("no test rows with a defined persistence baseline: is split.test_days too small?")
-    test["model"] = predict_scores(model, test[feature_names(params.featurize)])
+    test["model"] = predictor.predict_features(test)["score"]
     test["persistence"] = test["persistence_score"]
     test["climatology"] = climatology(fit_rows, test)
     actual = test["label"].to_numpy()
@@ -135,19 +135,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    for name in ("params", "dataset", "model", "metrics", "gate", "plots", "predictions"):
+    for name in ("params", "dataset", "model", "metadata", "metrics", "gate", "plots", "predictions"):
         parser.add_argument(f"--{name}", type=Path, required=True)
     args = parser.parse_args(argv)
 
     def body() -> None:
         params = load_params(args.params)
-        model = pickle.loads(args.model.read_bytes())  # noqa: S301  (our own DVC-tracked artifact)
-        metrics, test = evaluate(pd.read_parquet(args.dataset), model, params)
+        predictor = Predictor.from_artifacts(args.model.read_bytes(), io.read_json(args.metadata))
+        metrics, test = evaluate(pd.read_parquet(args.dataset), predictor, params)
         for name, frame in plot_data(test, metrics).items():
             io.write_bytes(args.plots / name, frame.to_csv(index=False).encode())
         io.write_bytes(
             args.plots / "feature_importance.csv",
-            importance(model, test, params).to_csv(index=False).encode(),
+            importance(predictor.model, test, params).to_csv(index=False).encode(),
         )
         keep = ["station_id", "date", "window", "issue_at", "label", "model", "persistence", "climatology"]
         io.write_parquet(args.predictions, test[keep].reset_index(drop=True))

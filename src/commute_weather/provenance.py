@@ -8,7 +8,7 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
-LIBRARIES = ("scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "dvc", "bentoml")
+LIBRARIES = ("scikit-learn", "pandas", "numpy", "pandera", "bentoml")
 
 
 def git_sha(cwd: Path | None = None) -> str:

@@ -15,6 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+TOOLS_BIN = REPO / ".tools" / "bin"  # uv, which `bentoml build` calls
 
 # A small but complete configuration (one station, two years) for tests of the mechanics: seconds instead of
 # minutes. A year of training data is too little for the default skill threshold, so the gate asks less.
@@ -38,7 +39,8 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 def run(
     cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    path = os.pathsep.join([str(BIN), str(TOOLS_BIN), os.environ["PATH"]])
+    environment = {**os.environ, "PATH": path, "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=environment, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")

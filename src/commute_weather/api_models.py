@@ -1,0 +1,141 @@
+"""Request and response models of the HTTP service.
+
+An observation's physical ranges are taken from the pandera contract (schemas.Observations), so the
+service accepts exactly what the pipeline accepts and the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from commute_weather.config import Window
+from commute_weather.kma.records import KST
+from commute_weather.schemas import OBSERVATION_COLUMNS, PRECIPITATION_TYPES, TIMESTAMP_DTYPE, Observations
+from commute_weather.stations import KNOWN_STATIONS
+
+MAX_OBSERVATIONS = 24 * 7
+MAX_BATCH = 1000
+KST_OFFSET = dt.timedelta(hours=9)
+_BOUNDS = {"greater_than_or_equal_to": "ge", "less_than_or_equal_to": "le"}
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _bounds(column: str) -> dict[str, float]:
+    checks = Observations.to_schema().columns[column].checks
+    return {
+        _BOUNDS[c.name]: v
+        for c in checks
+        if c.name in _BOUNDS
+        for v in c.statistics.values()
+        if v is not None
+    }
+
+
+class _ObservationBase(BaseModel):
+    model_config = STRICT
+
+    observed_at: AwareDatetime = Field(description="the hour observed, KST (+09:00), on the hour")
+    precipitation_type: Literal["none", "rain", "snow", "mixed"] = "none"
+
+    @field_validator("observed_at")
+    @classmethod
+    def _kst_hour(cls, value: dt.datetime) -> dt.datetime:
+        if value.utcoffset() != KST_OFFSET:
+            raise ValueError("must be in KST (UTC+09:00), like KMA observations")
+        if (value.minute, value.second, value.microsecond) != (0, 0, 0):
+            raise ValueError("must be on the hour")
+        return value
+
+
+_MEASURED = [c for c in OBSERVATION_COLUMNS if c not in {"station_id", "observed_at", "precipitation_type"}]
+Observation: type[_ObservationBase] = create_model(
+    "Observation",
+    __base__=_ObservationBase,
+    **{c: (float | None, Field(None, **_bounds(c))) for c in _MEASURED},  # type: ignore[call-overload]
+)
+assert set(PRECIPITATION_TYPES) == {"none", "rain", "snow", "mixed"}  # the Literal above mirrors the contract
+
+
+class ForecastRequest(BaseModel):
+    model_config = STRICT
+
+    station_id: int = Field(description="KMA station id, e.g. 108 Seoul")
+    date: dt.date = Field(description="the commute's date (KST)")
+    window: Window
+    observations: list[Observation] = Field(
+        min_length=1,
+        max_length=MAX_OBSERVATIONS,
+        description="the station's hourly observations up to issue time (window start - lead), oldest first",
+    )
+
+    @field_validator("station_id")
+    @classmethod
+    def _known(cls, value: int) -> int:
+        if value not in KNOWN_STATIONS:
+            raise ValueError(f"unknown KMA station; known: {sorted(KNOWN_STATIONS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_hours(self) -> ForecastRequest:
+        times = [o.observed_at for o in self.observations]
+        for i, (earlier, later) in enumerate(itertools.pairwise(times), start=1):
+            if later <= earlier:
+                kind = "duplicate" if later == earlier else "out of order"
+                raise ValueError(f"observations[{i}].observed_at: {kind} hour {later.isoformat()}")
+        return self
+
+    def target_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"station_id": [self.station_id], "date": [pd.Timestamp(self.date)], "window": [self.window]}
+        )
+
+    def observation_frame(self) -> pd.DataFrame:
+        rows: list[dict[str, Any]] = [o.model_dump() for o in self.observations]
+        frame = pd.DataFrame(rows, columns=[c for c in OBSERVATION_COLUMNS if c != "station_id"])
+        frame.insert(0, "station_id", self.station_id)
+        frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True).dt.tz_convert(KST)
+        frame = frame.astype({"observed_at": TIMESTAMP_DTYPE, "precipitation_type": str})
+        return frame.astype(dict.fromkeys(_MEASURED, "float64"))
+
+
+class Forecast(BaseModel):
+    station_id: int
+    date: dt.date
+    window: Window
+    issue_at: dt.datetime = Field(description="the forecast uses observations up to this hour")
+    score: float = Field(description="predicted comfort, 0-100")
+    label: str = Field(description="excellent >= 80, good >= 60, fair >= 40, else poor")
+    persistence_score: float | None = Field(description="the heuristic on the last hours: the baseline")
+    observed_hours: int = Field(description="hours with an observation among those the features read")
+    history_hours: int = Field(description="hours up to issue time the features read; send them all")
+    model_version: str = Field(description="Git SHA the model was trained and packaged at")
+
+
+class BatchRequest(BaseModel):
+    model_config = STRICT
+
+    requests: list[ForecastRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ModelCard(BaseModel):
+    tag: str
+    git_sha: str
+    model: str
+    features: list[str]
+    train_rows: int
+    metrics: dict[str, Any]
+    gate: dict[str, Any]
+    params: dict[str, Any]

@@ -1,0 +1,106 @@
+"""Package an approved model: save it to the BentoML model store with the metadata that explains it, then
+build the bento from bentofile.yaml, both versioned with the Git SHA.
+
+    python -m commute_weather.packaging --params params.yaml --model models/model.pkl \
+        --metadata models/metadata.json --metrics metrics/metrics.json [--reference-rev main] [--allow-dirty]
+
+Refuses when the gate does not approve the model. On a tree with uncommitted changes it refuses too, since
+a bento named after a commit must hold that commit's code; --allow-dirty versions it `<sha>-dirty`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+from commute_weather import io
+from commute_weather.cli import StageError, console, results, run
+from commute_weather.config import load_params
+from commute_weather.gate import evaluate_gate, gate_table, reference_from_git
+from commute_weather.provenance import git_sha
+
+MODEL_NAME = "commute_comfort"
+MODEL_FILE = "model.pkl"
+
+
+def bento_version(allow_dirty: bool) -> str:
+    sha = git_sha()
+    if sha == "unknown":
+        raise StageError("not inside a Git checkout: a bento is versioned by the commit it was built from")
+    if sha.endswith("-dirty") and not allow_dirty:
+        raise StageError(
+            "the working tree has uncommitted changes, so no commit describes this bento. Commit first, "
+            "or pass --allow-dirty to build one versioned '<sha>-dirty' for local use"
+        )
+    return sha
+
+
+def save_model(model_path: Path, metadata: dict[str, Any], version: str) -> str:
+    import bentoml  # noqa: PLC0415  (slow to import; only packaging needs it)
+    from bentoml.exceptions import NotFound  # noqa: PLC0415
+
+    tag = f"{MODEL_NAME}:{version}"
+    with contextlib.suppress(NotFound):  # the same commit gives the same model: replace, never duplicate
+        bentoml.models.delete(tag)
+    labels = {"git_sha": metadata["git_sha"], "model": metadata["model"], "gate": "approved"}
+    with bentoml.models.create(tag, labels=labels, metadata=metadata) as model_ref:
+        shutil.copyfile(model_path, model_ref.path_of(MODEL_FILE))
+    return tag
+
+
+def build_bento(bentofile: Path, version: str) -> tuple[str, Path]:
+    import bentoml  # noqa: PLC0415
+    from bentoml.exceptions import NotFound  # noqa: PLC0415
+
+    with contextlib.suppress(NotFound):
+        bentoml.bentos.delete(f"{MODEL_NAME}:{version}")
+    context = bentofile.parent / "src"  # the package at the bento's import root
+    bento = bentoml.bentos.build_bentofile(str(bentofile), version=version, build_ctx=str(context))
+    return str(bento.tag), Path(bento.path_of("env/docker/Dockerfile"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--model", type=Path, default=Path("models/model.pkl"))
+    parser.add_argument("--metadata", type=Path, default=Path("models/metadata.json"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
+    parser.add_argument("--bentofile", type=Path, default=Path("bentofile.yaml"))
+    parser.add_argument(
+        "--reference-rev", help="Git revision with the approved model's metrics (regression check)"
+    )
+    parser.add_argument(
+        "--allow-dirty", action="store_true", help="package uncommitted work as '<sha>-dirty'"
+    )
+    parser.add_argument("--model-only", action="store_true", help="save to the model store, build no bento")
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        params = load_params(args.params)
+        metrics = io.read_json(args.metrics)
+        reference = reference_from_git(args.reference_rev) if args.reference_rev else None
+        gate = evaluate_gate(metrics, params.gate, reference)
+        results.print(gate_table(gate))
+        if not gate["approved"]:
+            failed = ", ".join(c["check"] for c in gate["checks"] if not c["passed"])
+            raise StageError(f"refusing to package a model the gate did not approve (failed: {failed})")
+        version = bento_version(args.allow_dirty)
+        metadata = io.read_json(args.metadata) | {"metrics": metrics, "gate": gate}
+        model_tag = save_model(args.model, metadata, version)
+        console.print(f"saved model {model_tag}")
+        if args.model_only:
+            return
+        bento_tag, dockerfile = build_bento(args.bentofile, version)
+        results.print(f"bento: {bento_tag}\nDockerfile: {dockerfile}")
+        results.print(f"containerize: bentoml containerize {bento_tag} --image-tag {MODEL_NAME}:{version}")
+
+    run("package", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Start and stop real servers on 127.0.0.1 for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def bentoml_serve(target: str, cwd: Path, env: dict[str, str], timeout_s: float = 120) -> Iterator[str]:
+    """`bentoml serve target` on a free loopback port; yields the base URL once /readyz answers 200."""
+    port = free_port()
+    log = (cwd / f"serve-{port}.log").open("w")
+    process = subprocess.Popen(
+        ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"bentoml serve exited {process.returncode}: {(cwd / log.name).read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bentoml serve not ready after {timeout_s} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+@contextmanager
+def fake_kma_api() -> Iterator[str]:
+    """A stand-in for the KMA API Hub on 127.0.0.1: valid kma_sfctm3 bodies for any station and time range,
+    with steady mild weather. Only the internet service itself cannot exist here."""
+    import threading  # noqa: PLC0415
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
+    from urllib.parse import parse_qs, urlparse  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    from commute_weather.kma.typ01 import format_typ01  # noqa: PLC0415
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)
+            times = pd.date_range(
+                pd.Timestamp(query["tm1"][0]), pd.Timestamp(query["tm2"][0]), freq="h", tz="Asia/Seoul"
+            )
+            steady = {
+                "TA": 18.0,
+                "TD": 9.0,
+                "HM": 55.0,
+                "WS": 2.0,
+                "WD": 27.0,
+                "PS": 1015.0,
+                "CA_TOT": 3.0,
+                "VS": 2000.0,
+            }
+            fields = {name: np.full(len(times), value) for name, value in steady.items()}
+            body = format_typ01(fields, times, int(query["stn"][0])).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/typ01/url/kma_sfctm3.php"
+    finally:
+        server.shutdown()
+        server.server_close()
