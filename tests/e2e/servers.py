@@ -103,3 +103,34 @@ def fake_kma_api() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def moto_s3_server(cwd: Path) -> Iterator[str]:
+    """moto's S3-compatible server on a free loopback port; yields its endpoint URL."""
+    port = free_port()
+    log = (cwd / f"moto-{port}.log").open("w")
+    process = subprocess.Popen(
+        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"moto_server did not start: {(cwd / log.name).read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+        log.close()

@@ -1,0 +1,46 @@
+"""The DVC remote over the S3 protocol: push with the run cache, then pull into a fresh clone."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import SMALL, commit, run
+from tests.e2e.servers import moto_s3_server
+
+pytestmark = pytest.mark.slow
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-access-key", "AWS_SECRET_ACCESS_KEY": "test-secret-value",
+               "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+OUTPUTS = ("data/interim/observations.parquet", "data/features/dataset.parquet", "models/model.pkl")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_push_then_pull_into_a_fresh_clone_reproduces_nothing(
+    repo_copy: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = repo_copy(SMALL)
+    run(repo, "dvc", "repro")
+    commit(repo, "pipeline run")
+    with moto_s3_server(tmp_path) as endpoint:
+        assert httpx.put(f"{endpoint}/commute-weather-dvc").status_code == 200  # create the bucket
+        run(repo, "dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint)
+        pushed = run(repo, "dvc", "push", "--run-cache", env=CREDENTIALS)
+        assert "pushed" in pushed.stdout
+        clone = tmp_path / "clone"
+        run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+        run(clone, "dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint)
+        run(clone, "dvc", "pull", "--run-cache", env=CREDENTIALS)
+    for output in OUTPUTS:
+        assert digest(clone / output) == digest(repo / output), output
+    assert "Data and pipelines are up to date" in run(clone, "dvc", "status").stdout
+    assert "Data and pipelines are up to date" in run(clone, "dvc", "repro").stdout
+    # Credentials come from the environment only: nothing the repository or DVC wrote holds them.
+    for path in [*clone.joinpath(".dvc").rglob("config*"), clone / "dvc.lock"]:
+        assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in path.read_text()
