@@ -1,0 +1,217 @@
+"""The pull-request report: what a change does to the model, for a reviewer, in one markdown file.
+
+    python -m commute_weather.report --base-rev origin/main --out reports/pr/report.md
+
+Built on `dvc metrics diff --json` and `dvc params diff --json` against the base revision, the gate
+(with the regression check against the base's metrics), the validation report, and plots rendered to PNG
+next to the markdown. CI posts it with `cml comment update`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from commute_weather import io
+from commute_weather.cli import StageError, console, run
+from commute_weather.config import load_params
+from commute_weather.gate import evaluate_gate, reference_from_git
+
+METRICS_FILE = "metrics/metrics.json"
+HEADLINE = "model.rmse"
+# Lower is better for errors; higher for skill and R2. Bias is better the closer it is to zero.
+HIGHER_IS_BETTER = ("r2", "skill")
+SHOWN = (
+    "model.rmse", "model.mae", "model.bias", "model.r2", "skill_vs_persistence", "skill_vs_climatology",
+    "persistence.rmse", "climatology.rmse",
+)  # fmt: skip
+TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    name: str
+    old: float | None
+    new: float | None
+
+    @property
+    def change(self) -> float | None:
+        return None if self.old is None or self.new is None else self.new - self.old
+
+    @property
+    def verdict(self) -> str:
+        change = self.change
+        if change is None:
+            return "new" if self.old is None else "removed"
+        if abs(change) <= TOLERANCE:
+            return "same"
+        if self.name.endswith("bias"):
+            better = abs(self.new or 0.0) < abs(self.old or 0.0)
+        else:
+            better = (change > 0) == any(key in self.name for key in HIGHER_IS_BETTER)
+        return "better" if better else "worse"
+
+
+MARKERS = {"better": "✅ better", "worse": "❌ worse", "same": "= same", "new": "new", "removed": "removed"}
+
+
+def dvc_json(*args: str) -> dict[str, Any]:
+    result = subprocess.run(["dvc", *args, "--json"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise StageError(f"dvc {' '.join(args)} failed: {result.stderr.strip()[-500:]}")
+    loaded: dict[str, Any] = json.loads(result.stdout or "{}")
+    return loaded
+
+
+def metric_changes(diff: dict[str, Any]) -> dict[str, MetricChange]:
+    """`dvc metrics diff --all --json` of metrics.json as name -> change."""
+    return {
+        name: MetricChange(name, values.get("old"), values.get("new"))
+        for name, values in diff.get(METRICS_FILE, {}).items()
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _change_row(change: MetricChange) -> str:
+    delta = change.change
+    shown = "—" if delta is None else f"{delta:+.4g}"
+    return (
+        f"| `{change.name}` | {_fmt(change.old)} | {_fmt(change.new)} | {shown} | {MARKERS[change.verdict]} |"
+    )
+
+
+def headline(changes: dict[str, MetricChange], base: str) -> str:
+    rmse = changes.get(HEADLINE)
+    if rmse is None or rmse.new is None:
+        return f"**No model metrics to compare with `{base}`.**"
+    if rmse.old is None:
+        return f"**First model: RMSE {rmse.new:.3f}** (no metrics on `{base}`)."
+    word = {"better": "improves", "worse": "WORSENS", "same": "leaves unchanged"}[rmse.verdict]
+    return f"**This change {word} RMSE: {rmse.old:.3f} → {rmse.new:.3f} ({rmse.change:+.3f}) vs `{base}`.**"
+
+
+def render(
+    base: str,
+    changes: dict[str, MetricChange],
+    params_diff: dict[str, Any],
+    gate: dict[str, Any],
+    validation: dict[str, Any],
+    images: list[Path],
+) -> str:
+    lines = ["## commute-weather model report", "", headline(changes, base), ""]
+    packaged = "would be packaged" if gate["approved"] else "would **not** be packaged"
+    lines += [f"Gate: **{'APPROVED' if gate['approved'] else 'NOT APPROVED'}**: the model {packaged}.", ""]
+    lines += [
+        "### Metrics (test period)",
+        "",
+        "| metric | base | this change | change | |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [_change_row(changes[name]) for name in SHOWN if name in changes]
+    slices = sorted(n for n in changes if n.startswith("slices.") and n.endswith("model_rmse"))
+    if slices:
+        lines += ["", "<details><summary>RMSE by slice</summary>", ""]
+        lines += ["| slice | base | this change | change | |", "|---|---|---|---|---|"]
+        lines += [_change_row(changes[name]) for name in slices] + ["", "</details>"]
+    lines += ["", "### Gate", "", "| check | value | threshold | verdict |", "|---|---|---|---|"]
+    for check in gate["checks"]:
+        if check.get("skipped"):
+            lines.append(f"| {check['check']} | — | — | skipped: {check['reason']} |")
+        else:
+            verdict = "pass" if check["passed"] else "**FAIL**"
+            bound = f"{check['op']} {check['threshold']:g}"
+            lines.append(f"| {check['check']} | {check['value']:g} | {bound} | {verdict} |")
+    lines += ["", "### Params changed", ""]
+    changed = params_diff.get("params.yaml", {})
+    if changed:
+        lines += ["| param | base | this change |", "|---|---|---|"]
+        lines += [f"| `{k}` | {v.get('old')} | {v.get('new')} |" for k, v in sorted(changed.items())]
+    else:
+        lines.append("No params changed.")
+    failing = [c for c in validation.get("checks", []) if not c["passed"]]
+    lines += ["", "### Data validation", "",
+              f"{validation.get('status', 'missing')}: {validation.get('rows', 0):,} rows, "
+              f"{len(validation.get('checks', []))} checks, {len(failing)} failing."]  # fmt: skip
+    lines += [f"- `{c['column']}` {c['check']}: {c['failures']:,} rows" for c in failing]
+    if images:
+        lines += ["", "### Plots", ""] + [f"![{p.stem}]({p.name})" for p in images]
+    return "\n".join(lines) + "\n"
+
+
+def render_plots(plots_dir: Path, out_dir: Path) -> list[Path]:
+    """PNG images of the evaluate stage's plot data (workspace), for the markdown to reference."""
+    import matplotlib as mpl  # noqa: PLC0415  (heavy; only the report draws)
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    images = []
+    predictions = plots_dir / "predictions.csv"
+    if predictions.exists():
+        frame = pd.read_csv(predictions)
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.scatter(frame["actual"], frame["predicted"], s=4, alpha=0.4)
+        ax.plot([0, 100], [0, 100], color="grey", linewidth=1)
+        ax.set(xlabel="actual comfort", ylabel="predicted comfort", title="Test period: predicted vs actual")
+        images.append(_save(fig, out_dir / "predicted_vs_actual.png"))
+    slices = plots_dir / "rmse_by_slice.csv"
+    if slices.exists():
+        frame = pd.read_csv(slices).pivot_table(index="slice", columns="predictor", values="rmse")
+        fig, ax = plt.subplots(figsize=(7, 4))
+        frame.plot.barh(ax=ax)
+        ax.set(xlabel="RMSE", title="RMSE by slice: model and baselines")
+        images.append(_save(fig, out_dir / "rmse_by_slice.png"))
+    importance = plots_dir / "feature_importance.csv"
+    if importance.exists():
+        frame = pd.read_csv(importance).head(15).iloc[::-1]
+        fig, ax = plt.subplots(figsize=(7, 5))
+        ax.barh(frame["feature"], frame["rmse_increase"], xerr=frame["std"])
+        ax.set(xlabel="RMSE increase when shuffled", title="Permutation importance (top 15)")
+        images.append(_save(fig, out_dir / "feature_importance.png"))
+    return images
+
+
+def _save(figure: Any, path: Path) -> Path:
+    figure.tight_layout()
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=90)
+    figure.clf()
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--base-rev", default="main", help="the revision to compare with (the PR's base)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--validation", type=Path, default=Path("reports/validation.json"))
+    parser.add_argument("--plots", type=Path, default=Path("reports/plots"))
+    parser.add_argument("--out", type=Path, default=Path("reports/pr/report.md"))
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        params = load_params(args.params)
+        changes = metric_changes(dvc_json("metrics", "diff", args.base_rev, "--all"))
+        params_diff = dvc_json("params", "diff", args.base_rev)
+        metrics = io.read_json(Path(METRICS_FILE))
+        gate = evaluate_gate(metrics, params.gate, reference_from_git(args.base_rev, METRICS_FILE))
+        validation = io.read_json(args.validation) if args.validation.exists() else {}
+        images = render_plots(args.plots, args.out.parent)
+        io.write_text(args.out, render(args.base_rev, changes, params_diff, gate, validation, images))
+        console.print(f"report: {args.out} ({headline(changes, args.base_rev)})")
+
+    run("report", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The PR report on a real branch: a change that worsens RMSE says so first, with the gate's verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import SMALL, commit, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_report_for_a_branch_that_worsens_rmse(repo_copy: Callable[..., Path]) -> None:
+    repo = repo_copy(SMALL)
+    run(repo, "dvc", "repro")
+    commit(repo, "approved model on main")
+    run(repo, "git", "checkout", "-q", "-b", "weaker-model")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["hist_gradient_boosting"]["max_iter"] = 3  # barely fitted: clearly worse
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(repo, "dvc", "repro")
+    run(repo, "python", "-m", "commute_weather.report", "--base-rev", "main", "--out", "reports/pr/report.md")
+    report = (repo / "reports/pr/report.md").read_text()
+    lines = report.splitlines()
+    assert "WORSENS RMSE" in lines[2]
+    assert "NOT APPROVED" in lines[4]
+    assert "would **not** be packaged" in lines[4]
+    assert "| `train.hist_gradient_boosting.max_iter` | 100 | 3 |" in report
+    assert "| max_rmse_regression |" in report  # compared with main's approved metrics
+    assert "❌ worse" in report
+    for image in ("predicted_vs_actual.png", "rmse_by_slice.png", "feature_importance.png"):
+        assert f"]({image})" in report
+        assert (repo / "reports/pr" / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

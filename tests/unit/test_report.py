@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from commute_weather.report import MetricChange, headline, metric_changes
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "verdict"),
+    [("model.rmse", 9.0, 10.0, "worse"), ("model.rmse", 10.0, 9.0, "better"), ("model.mae", 5.0, 5.0, "same"),
+     ("skill_vs_persistence", 0.2, 0.3, "better"), ("model.r2", 0.7, 0.6, "worse"),
+     ("model.bias", -1.0, 0.5, "better"), ("model.bias", 0.5, -1.0, "worse"),
+     ("model.rmse", None, 9.0, "new")],
+)  # fmt: skip
+def test_verdicts(name: str, old: float | None, new: float | None, verdict: str) -> None:
+    assert MetricChange(name, old, new).verdict == verdict
+
+
+def test_headline_says_worse_first() -> None:
+    changes = metric_changes(
+        {"metrics/metrics.json": {"model.rmse": {"old": 9.5, "new": 10.25, "diff": 0.75}}}
+    )
+    assert headline(changes, "main") == "**This change WORSENS RMSE: 9.500 → 10.250 (+0.750) vs `main`.**"
