@@ -30,13 +30,12 @@ def test_push_then_pull_into_a_fresh_clone_reproduces_nothing(
     commit(repo, "pipeline run")
     with moto_s3_server(tmp_path) as endpoint:
         assert httpx.put(f"{endpoint}/commute-weather-dvc").status_code == 200  # create the bucket
-        run(repo, "dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint)
-        pushed = run(repo, "dvc", "push", "--run-cache", env=CREDENTIALS)
+        env = {**CREDENTIALS, "DVC_S3_ENDPOINT_URL": endpoint}
+        pushed = run(repo, "bash", "scripts/ci/dvc-remote.sh", "push", env=env)  # what CI runs
         assert "pushed" in pushed.stdout
         clone = tmp_path / "clone"
         run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
-        run(clone, "dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint)
-        run(clone, "dvc", "pull", "--run-cache", env=CREDENTIALS)
+        run(clone, "bash", "scripts/ci/dvc-remote.sh", "pull", env=env)
     for output in OUTPUTS:
         assert digest(clone / output) == digest(repo / output), output
     assert "Data and pipelines are up to date" in run(clone, "dvc", "status").stdout
