@@ -1,4 +1,4 @@
-"""What `make run` prints at the end: the metrics table and the gate verdict.
+"""What `make run` prints at the end: what the pipeline produced, the metrics table and the gate verdict.
 
 python -m commute_weather.summary [--metrics metrics/metrics.json] [--gate metrics/gate.json]
 """
@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -32,12 +33,36 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
+def pipeline_outputs(dvc_yaml: Path) -> list[Path]:
+    """Every output and metrics file the stages of dvc.yaml declare, in stage order."""
+    stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
+    paths = []
+    for stage in stages.values():
+        for entry in [*stage.get("outs", []), *stage.get("metrics", [])]:
+            paths.append(Path(next(iter(entry)) if isinstance(entry, dict) else entry))
+    return paths
+
+
+def outputs_table(paths: list[Path]) -> Table:
+    table = Table(title="pipeline outputs")
+    table.add_column("path")
+    table.add_column("size", justify="right")
+    for path in paths:
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        size = sum(p.stat().st_size for p in files if p.exists())
+        shown = f"{path}/ ({len(files)} files)" if path.is_dir() else str(path)
+        table.add_row(shown, f"{size / 1e6:,.1f} MB" if size >= 1e5 else f"{size / 1e3:,.1f} kB")
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
     parser.add_argument("--gate", type=Path, default=Path("metrics/gate.json"))
+    parser.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
     args = parser.parse_args(argv)
     console = Console()
+    console.print(outputs_table(pipeline_outputs(args.dvc_yaml)))
     console.print(metrics_table(io.read_json(args.metrics)))
     console.print(gate_table(io.read_json(args.gate)))
 
