@@ -23,7 +23,7 @@ from pydantic import (
 
 from commute_weather.config import Window
 from commute_weather.kma.records import KST
-from commute_weather.schemas import OBSERVATION_COLUMNS, PRECIPITATION_TYPES, TIMESTAMP_DTYPE, Observations
+from commute_weather.schemas import OBSERVATION_COLUMNS, TIMESTAMP_DTYPE, Observations
 from commute_weather.stations import KNOWN_STATIONS
 
 MAX_OBSERVATIONS = 24 * 7
@@ -66,7 +66,6 @@ Observation: type[_ObservationBase] = create_model(
     __base__=_ObservationBase,
     **{c: (float | None, Field(None, **_bounds(c))) for c in _MEASURED},  # type: ignore[call-overload]
 )
-assert set(PRECIPITATION_TYPES) == {"none", "rain", "snow", "mixed"}  # the Literal above mirrors the contract
 
 
 class ForecastRequest(BaseModel):

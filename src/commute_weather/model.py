@@ -20,7 +20,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from commute_weather.config import ModelName, SplitParams, TrainParams
 
-SPLITS = ("train", "validation", "test")
 CATEGORICAL = ("station",)
 
 
