@@ -19,7 +19,7 @@ from commute_weather.kma.errors import KmaApiError, KmaFormatError
 from commute_weather.kma.records import KST
 from commute_weather.packaging import MODEL_FILE, MODEL_NAME
 from commute_weather.predictor import Predictor
-from commute_weather.serving import RequestError, forecast, live_request
+from commute_weather.serving import RequestError, forecast, live_request, warmup_request
 from commute_weather.stations import KNOWN_STATIONS
 
 KMA_URL_ENV = "KMA_API_URL"  # another endpoint for the live forecast (a mirror, or a test server)
@@ -42,6 +42,7 @@ class CommuteComfort:
         self.version = str(stored.tag.version)  # the Git SHA the model was packaged at
         with open(stored.path_of(MODEL_FILE), "rb") as handle:
             self.predictor = Predictor.from_artifacts(handle.read(), self.metadata)
+        self._answer([warmup_request(self.predictor)])  # readiness then means ready to answer quickly
 
     def _answer(self, requests: list[ForecastRequest]) -> list[Forecast]:
         try:

@@ -76,6 +76,22 @@ def forecast(predictor: Predictor, requests: list[ForecastRequest], model_versio
     return answers
 
 
+def warmup_request(predictor: Predictor) -> ForecastRequest:
+    """A plausible request with every hour the features read, to run once at startup: the first real
+    request should not pay for lazy imports and first-call setup (seconds on a small node)."""
+    day = pd.Timestamp("2024-06-15")
+    probe = ForecastRequest.model_construct(
+        station_id=108, date=day.date(), window="morning", observations=[]
+    )
+    issue = issue_time(predictor, probe)
+    hours = pd.date_range(end=issue, periods=predictor.history_hours, freq="h")
+    mild = {"temperature_c": 18.0, "dew_point_c": 10.0, "humidity_pct": 60.0, "wind_speed_ms": 2.0}
+    observations = [{"observed_at": t.isoformat(), **mild} for t in hours]
+    return ForecastRequest.model_validate(
+        {"station_id": 108, "date": day.date(), "window": "morning", "observations": observations}
+    )
+
+
 def next_window(predictor: Predictor, now: pd.Timestamp) -> tuple[pd.Timestamp, Window]:
     """The next commute window whose issue time has passed: the only one that can be forecast honestly."""
     for day in (now.normalize(), now.normalize() + pd.Timedelta(days=1)):

@@ -46,3 +46,11 @@ def test_live_request_uses_hours_up_to_issue_time_only(predictor: Predictor) -> 
     assert request.window == "morning"
     assert times[-1] == "2024-06-15T04:00:00+09:00"  # issue time, not the 05:00 observation
     assert len(times) >= predictor.history_hours
+
+
+def test_warmup_request_is_a_complete_valid_request(predictor: Predictor) -> None:
+    from commute_weather.serving import check_history, warmup_request  # noqa: PLC0415
+
+    request = warmup_request(predictor)
+    assert len(request.observations) == predictor.history_hours
+    check_history(predictor, request, request.observation_frame(), prefix="")  # raises if unusable
