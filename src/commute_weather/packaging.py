@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
             failed = ", ".join(c["check"] for c in gate["checks"] if not c["passed"])
             raise StageError(f"refusing to package a model the gate did not approve (failed: {failed})")
         version = bento_version(args.allow_dirty)
-        metadata = io.read_json(args.metadata) | {"metrics": metrics, "gate": gate}
+        # The commit is recorded here, not by train: a commit-dependent pipeline output would change
+        # dvc.lock on every rerun. This commit's dvc.lock pins the exact model and data hashes.
+        metadata = io.read_json(args.metadata) | {"git_sha": version, "metrics": metrics, "gate": gate}
         model_tag = save_model(args.model, metadata, version)
         console.print(f"saved model {model_tag}")
         if args.model_only:

@@ -20,7 +20,7 @@ from commute_weather.cli import StageError, console, run
 from commute_weather.config import ModelName, PipelineParams, load_params
 from commute_weather.features import feature_names
 from commute_weather.model import assign_split, build_pipeline, predict_scores, rmse
-from commute_weather.provenance import file_sha256, git_sha, library_versions
+from commute_weather.provenance import file_sha256, library_versions
 
 
 def compare_candidates(dataset: pd.DataFrame, params: PipelineParams) -> dict[str, float]:
@@ -60,7 +60,6 @@ def metadata(
         "train_rows": train_rows,
         "validation_rmse": selection,
         "dataset_sha256": file_sha256(dataset_path),
-        "git_sha": git_sha(),
         "libraries": library_versions(),
         "params": params.model_dump(mode="json", by_alias=True, include=MODEL_PARAMS),
     }
