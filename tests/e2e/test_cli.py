@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from tests.e2e.conftest import REPO, run
-from tests.e2e.servers import fake_kma_api
+from tests.servers import fake_kma_api
 
 
 def test_live_smoke_check_without_key_says_what_to_set(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import SMALL, commit, run
-from tests.e2e.servers import moto_s3_server
+from tests.servers import moto_s3_server
 
 pytestmark = pytest.mark.slow
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-access-key", "AWS_SECRET_ACCESS_KEY": "test-secret-value",

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.e2e.conftest import REPO, SMALL, commit, copy_repo, run
-from tests.e2e.servers import bentoml_serve, fake_kma_api
+from tests.servers import bentoml_serve, fake_kma_api
 
 pytestmark = pytest.mark.slow
 SERVICE = "commute_weather.service:CommuteComfort"

@@ -8,7 +8,7 @@ import pytest
 from commute_weather.kma.client import KmaClient
 from commute_weather.predictor import Predictor
 from commute_weather.serving import RequestError, live_request, next_window
-from tests.e2e.servers import fake_kma_api
+from tests.servers import fake_kma_api
 
 
 @pytest.fixture(scope="module")
