@@ -23,8 +23,11 @@ def test_real_export_gives_plausible_rows_without_sentinels(cheongju: bytes) -> 
     assert observations["observed_at"].iloc[0].isoformat() == "2022-01-01T01:00:00+09:00"
     assert observations["temperature_c"].between(-25, 40).all()
     assert observations["humidity_pct"].between(0, 100).all()
-    numeric = observations.select_dtypes("float64")
-    assert not (numeric <= -9).any().any() or observations["temperature_c"].min() > -50
+    # No sentinel left: quantities that cannot be negative are not, temperatures are above -50.
+    for column in ("humidity_pct", "wind_speed_ms", "wind_dir_deg", "precipitation_mm", "snow_depth_cm",
+                   "pressure_hpa", "cloud_cover_tenths", "visibility_m"):  # fmt: skip
+        assert (observations[column].dropna() >= 0).all(), column
+    assert observations[["temperature_c", "dew_point_c"]].min().min() > -50
     # Winter precipitation only at the 3-hourly reports; the rest of the year every hour.
     winter = observations[observations["observed_at"].dt.month == 1]
     assert winter.loc[winter["observed_at"].dt.hour % 3 != 0, "precipitation_mm"].isna().all()
