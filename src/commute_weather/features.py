@@ -3,7 +3,7 @@ service both call, so training and serving cannot drift apart.
 
 Each station's observations are laid on a regular hourly grid. A target's issue time is its window start
 minus `lead_hours`; every feature reads grid positions at *offsets <= 0* from the issue hour (enforced in
-`_block`), so nothing observed after issue time can reach a feature. Only `build_labels` looks inside
+`_block`), so nothing observed after issue time can reach a feature. Only the labels look inside
 the window. Missing hours are NaN on the grid and features over them are NaN (the model handles NaN);
 windows with too few observed hours get no label and are counted by the caller.
 """
@@ -128,6 +128,20 @@ def feature_names(featurize: FeaturizeParams) -> list[str]:
     return [*names, "persistence_score", "yesterday_window_score"]
 
 
+@dataclass(frozen=True)
+class _Targets:
+    """Targets with their issue times and the station grids they read: built once per call."""
+
+    targets: pd.DataFrame
+    issue_at: pd.Series
+    grids: dict[int, StationGrid]
+
+
+def _prepare(observations: pd.DataFrame, targets: pd.DataFrame, commute: CommuteParams) -> _Targets:
+    targets = targets.reset_index(drop=True)
+    return _Targets(targets, issue_times(targets, commute), station_grids(observations))
+
+
 def build_features(
     observations: pd.DataFrame,
     targets: pd.DataFrame,
@@ -136,9 +150,26 @@ def build_features(
     comfort: ComfortParams,
 ) -> pd.DataFrame:
     """One feature row per target (station_id, date, window), in the targets' order."""
-    targets = targets.reset_index(drop=True)
-    issue_at = issue_times(targets, commute)
-    grids = station_grids(observations)
+    return _features(_prepare(observations, targets, commute), commute, featurize, comfort)
+
+
+def build_features_and_labels(
+    observations: pd.DataFrame,
+    targets: pd.DataFrame,
+    commute: CommuteParams,
+    featurize: FeaturizeParams,
+    comfort: ComfortParams,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features as of issue time, and labels from inside each window (NaN where fewer than
+    `min_window_hours` hours have a temperature), from one set of station grids."""
+    prepared = _prepare(observations, targets, commute)
+    return _features(prepared, commute, featurize, comfort), _labels(prepared, commute, featurize, comfort)
+
+
+def _features(
+    prepared: _Targets, commute: CommuteParams, featurize: FeaturizeParams, comfort: ComfortParams
+) -> pd.DataFrame:
+    targets, issue_at, grids = prepared.targets, prepared.issue_at, prepared.grids
     parts = []
     for station_id, rows in targets.groupby("station_id", sort=False):
         grid = grids.get(int(station_id))  # type: ignore[arg-type]
@@ -214,18 +245,10 @@ def _station_features(
     return out
 
 
-def build_labels(
-    observations: pd.DataFrame,
-    targets: pd.DataFrame,
-    commute: CommuteParams,
-    featurize: FeaturizeParams,
-    comfort: ComfortParams,
+def _labels(
+    prepared: _Targets, commute: CommuteParams, featurize: FeaturizeParams, comfort: ComfortParams
 ) -> pd.DataFrame:
-    """The comfort score of each target's window from the observations inside it; `label` is NaN where
-    fewer than `min_window_hours` hours of the window have a temperature."""
-    targets = targets.reset_index(drop=True)
-    issue_at = issue_times(targets, commute)
-    grids = station_grids(observations)
+    targets, issue_at, grids = prepared.targets, prepared.issue_at, prepared.grids
     score = np.full(len(targets), np.nan)
     wet = np.zeros(len(targets), dtype=bool)
     for (station_id, window), rows in targets.groupby(["station_id", "window"], sort=False):

@@ -16,14 +16,15 @@ import pandas as pd
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import PipelineParams, load_params
-from commute_weather.features import all_targets, build_features, build_labels
+from commute_weather.features import all_targets, build_features_and_labels
 
 
 def build_dataset(observations: pd.DataFrame, params: PipelineParams) -> tuple[pd.DataFrame, dict[str, int]]:
     """Features joined with labels; rows without a label are dropped and counted."""
     targets = all_targets(observations)
-    features = build_features(observations, targets, params.commute, params.featurize, params.comfort)
-    labels = build_labels(observations, targets, params.commute, params.featurize, params.comfort)
+    features, labels = build_features_and_labels(
+        observations, targets, params.commute, params.featurize, params.comfort
+    )
     dataset = pd.concat([features, labels.drop(columns=["station_id", "date", "window"])], axis=1)
     labelled = dataset["label"].notna()
     stats = {
