@@ -10,7 +10,6 @@ import datetime as dt
 import itertools
 from typing import Any, Literal
 
-import pandas as pd
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -22,8 +21,7 @@ from pydantic import (
 )
 
 from commute_weather.config import Window
-from commute_weather.kma.records import KST
-from commute_weather.schemas import OBSERVATION_COLUMNS, TIMESTAMP_DTYPE, Observations
+from commute_weather.schemas import OBSERVATION_COLUMNS, Observations
 from commute_weather.stations import KNOWN_STATIONS
 
 MAX_OBSERVATIONS = 24 * 7
@@ -95,19 +93,6 @@ class ForecastRequest(BaseModel):
                 kind = "duplicate" if later == earlier else "out of order"
                 raise ValueError(f"observations[{i}].observed_at: {kind} hour {later.isoformat()}")
         return self
-
-    def target_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {"station_id": [self.station_id], "date": [pd.Timestamp(self.date)], "window": [self.window]}
-        )
-
-    def observation_frame(self) -> pd.DataFrame:
-        rows: list[dict[str, Any]] = [o.model_dump() for o in self.observations]
-        frame = pd.DataFrame(rows, columns=[c for c in OBSERVATION_COLUMNS if c != "station_id"])
-        frame.insert(0, "station_id", self.station_id)
-        frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True).dt.tz_convert(KST)
-        frame = frame.astype({"observed_at": TIMESTAMP_DTYPE, "precipitation_type": str})
-        return frame.astype(dict.fromkeys(_MEASURED, "float64"))
 
 
 class Forecast(BaseModel):

@@ -26,7 +26,7 @@ from commute_weather.cli import StageError, console, run
 from commute_weather.config import PipelineParams, load_params
 from commute_weather.features import feature_names
 from commute_weather.gate import evaluate_gate, gate_table
-from commute_weather.model import assign_split, rmse
+from commute_weather.model import assign_split, feature_matrix, rmse
 from commute_weather.predictor import Predictor
 
 SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
@@ -118,8 +118,8 @@ def plot_data(test: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, pd.DataF
 def importance(model: Pipeline, test: pd.DataFrame, params: PipelineParams) -> pd.DataFrame:
     features = feature_names(params.featurize)
     result = permutation_importance(
-        model, test[features], test["label"], scoring="neg_root_mean_squared_error", n_repeats=3,
-        random_state=params.train.seed, n_jobs=1,
+        model, feature_matrix(test, features), test["label"], scoring="neg_root_mean_squared_error",
+        n_repeats=3, random_state=params.train.seed, n_jobs=1,
     )  # fmt: skip
     frame = pd.DataFrame(
         {

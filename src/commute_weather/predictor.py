@@ -1,22 +1,24 @@
 """The one prediction path: the fitted Pipeline plus the params it was trained with.
 
 evaluate scores precomputed feature rows with `predict_features`; the service builds feature rows from a
-client's raw observations with `predict`, through the same `build_features` that featurize runs.
+client's raw observations with `history_features`, through the same `issue_features` that featurize runs.
 """
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from commute_weather.comfort import comfort_label
 from commute_weather.config import ComfortParams, CommuteParams, FeaturizeParams
-from commute_weather.features import build_features, feature_names
-from commute_weather.model import predict_scores
+from commute_weather.features import feature_names, history_grid, issue_features, lookback_hours
+from commute_weather.model import feature_matrix, predict_scores
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,11 @@ class Predictor:
 
     @property
     def history_hours(self) -> int:
-        """Hours up to and including issue time that the features read (the longest look-back is a
-        change over the longest horizon, which reads one hour more than the horizon)."""
-        return max(self.featurize.horizons_h) + 1
+        """Hours up to and including issue time that the features read."""
+        return lookback_hours(self.commute, self.featurize) + 1
 
     def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
-        scores = predict_scores(self.model, features[self.features])
+        scores = self.scores(feature_matrix(features, self.features))
         return pd.DataFrame(
             {
                 "score": scores,
@@ -60,5 +61,23 @@ class Predictor:
             index=features.index,
         )
 
-    def features_for(self, observations: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
-        return build_features(observations, targets, self.commute, self.featurize, self.comfort)
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return predict_scores(self.model, features)
+
+    def history_features(
+        self,
+        histories: Sequence[Mapping[str, np.ndarray]],
+        *,
+        station_id: np.ndarray,
+        window: np.ndarray,
+        day_of_year: np.ndarray,
+    ) -> np.ndarray:
+        """The feature matrix for short observation histories, one per target, each ending at its issue
+        hour (see features.history_grid): the service's path, through the same `issue_features` that
+        featurize runs."""
+        grid, issue = history_grid(histories, self.history_hours)
+        columns = issue_features(
+            grid, issue, station_id=station_id, window=window, day_of_year=day_of_year,
+            commute=self.commute, featurize=self.featurize, comfort=self.comfort,
+        )  # fmt: skip
+        return np.column_stack([columns[name] for name in self.features])

@@ -3,72 +3,96 @@ features with the pipeline's own code and answers. service.py only wires this in
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from commute_weather import features
 from commute_weather.api_models import Forecast, ForecastRequest
+from commute_weather.comfort import comfort_label
 from commute_weather.config import Window
-from commute_weather.features import issue_times
 from commute_weather.kma.client import KmaClient
 from commute_weather.kma.typ01 import parse_typ01
 from commute_weather.normalize import normalize
 from commute_weather.predictor import Predictor
+
+HOUR = dt.timedelta(hours=1)
 
 
 class RequestError(ValueError):
     """A request that is well-formed but cannot be forecast; the message names the field."""
 
 
-def issue_time(predictor: Predictor, request: ForecastRequest) -> pd.Timestamp:
-    stamp: pd.Timestamp = issue_times(request.target_frame(), predictor.commute).iloc[0]
+def issue_time(predictor: Predictor, request: ForecastRequest) -> dt.datetime:
+    stamp: dt.datetime = features.issue_time(request.date, request.window, predictor.commute).to_pydatetime()
     return stamp
 
 
-def check_history(predictor: Predictor, request: ForecastRequest, frame: pd.DataFrame, prefix: str) -> None:
+def check_history(predictor: Predictor, request: ForecastRequest, issue: dt.datetime, prefix: str) -> None:
     """Observations must stop at issue time and include the hours the persistence baseline reads."""
-    issue = issue_time(predictor, request)
-    latest = frame["observed_at"].iloc[-1]
+    latest = request.observations[-1].observed_at
     if latest > issue:
         raise RequestError(
             f"{prefix}observations: the last hour {latest.isoformat()} is after issue time "
             f"{issue.isoformat()}; a {request.window} forecast for {request.date} may only use hours up to it"
         )
     hours = predictor.featurize.persistence_hours
-    recent = frame["observed_at"] > issue - pd.Timedelta(hours=hours)
-    if frame.loc[recent, "temperature_c"].isna().all():
+    since = issue - hours * HOUR
+    recent = [o for o in request.observations if o.observed_at > since]
+    if all(o.temperature_c is None for o in recent):  # type: ignore[attr-defined]  # fields from the contract
         raise RequestError(
             f"{prefix}observations: need a temperature in the {hours} hours up to issue time "
             f"{issue.isoformat()} (send the last {predictor.history_hours} hours: the features read them all)"
         )
 
 
+def history(request: ForecastRequest, issue: dt.datetime) -> dict[str, Any]:
+    """The request's observations as `features.history_grid` takes them: ages in hours before issue time
+    and one array per column."""
+    observations = request.observations
+    columns: dict[str, Any] = {
+        "age_h": np.array([(issue - o.observed_at) // HOUR for o in observations], dtype="int64"),
+        "precipitation_type": [o.precipitation_type for o in observations],
+    }
+    for name in features.GRID_COLUMNS:
+        if name != "precipitation_type":
+            columns[name] = np.array([getattr(o, name) for o in observations], dtype="float64")
+    return columns
+
+
 def forecast(predictor: Predictor, requests: list[ForecastRequest], model_version: str) -> list[Forecast]:
-    """Forecasts in request order; one model call for all of them."""
-    frames = [r.observation_frame() for r in requests]
-    for i, (request, frame) in enumerate(zip(requests, frames, strict=True)):
-        check_history(predictor, request, frame, prefix=f"requests[{i}]." if len(requests) > 1 else "")
-    features = pd.concat(
-        [predictor.features_for(f, r.target_frame()) for f, r in zip(frames, requests, strict=True)],
-        ignore_index=True,
+    """Forecasts in request order; one feature computation and one model call for all of them."""
+    issues = [issue_time(predictor, r) for r in requests]
+    for i, (request, issue) in enumerate(zip(requests, issues, strict=True)):
+        check_history(predictor, request, issue, prefix=f"requests[{i}]." if len(requests) > 1 else "")
+    histories = [history(r, issue) for r, issue in zip(requests, issues, strict=True)]
+    matrix = predictor.history_features(
+        histories,
+        station_id=np.array([r.station_id for r in requests]),
+        window=np.array([r.window for r in requests]),
+        day_of_year=np.array([issue.timetuple().tm_yday for issue in issues]),
     )
-    results = predictor.predict_features(features)
-    span = pd.Timedelta(hours=predictor.history_hours - 1)
+    scores = predictor.scores(matrix)
+    labels = comfort_label(scores, predictor.comfort)
+    persistence = matrix[:, predictor.features.index("persistence_score")]
     answers = []
-    for request, frame, score, label, persistence, issue in zip(
-        requests, frames, results["score"].tolist(), results["label"].tolist(),
-        results["persistence_score"].tolist(), features["issue_at"], strict=True,
-    ):  # fmt: skip
+    for request, issue, past, score, label, baseline in zip(
+        requests, issues, histories, scores.tolist(), labels.tolist(), persistence.tolist(), strict=True
+    ):
+        age = past["age_h"]
         answers.append(
             Forecast(
                 station_id=request.station_id,
                 date=request.date,
                 window=request.window,
-                issue_at=issue.to_pydatetime(),
+                issue_at=issue,
                 score=score,
                 label=label,
-                persistence_score=None if math.isnan(persistence) else persistence,
-                observed_hours=int(frame["observed_at"].between(issue - span, issue).sum()),
+                persistence_score=None if math.isnan(baseline) else baseline,
+                observed_hours=int(((age >= 0) & (age < predictor.history_hours)).sum()),
                 history_hours=predictor.history_hours,
                 model_version=model_version,
             )
@@ -80,10 +104,7 @@ def warmup_request(predictor: Predictor) -> ForecastRequest:
     """A plausible request with every hour the features read, to run once at startup: the first real
     request should not pay for lazy imports and first-call setup (seconds on a small node)."""
     day = pd.Timestamp("2024-06-15")
-    probe = ForecastRequest.model_construct(
-        station_id=108, date=day.date(), window="morning", observations=[]
-    )
-    issue = issue_time(predictor, probe)
+    issue = features.issue_time(day.date(), "morning", predictor.commute)
     hours = pd.date_range(end=issue, periods=predictor.history_hours, freq="h")
     mild = {"temperature_c": 18.0, "dew_point_c": 10.0, "humidity_pct": 60.0, "wind_speed_ms": 2.0}
     observations = [{"observed_at": t.isoformat(), **mild} for t in hours]
@@ -113,16 +134,21 @@ def live_request(
     start = now.floor("h") - pd.Timedelta(hours=predictor.history_hours + 1)
     what = f"station {station_id} latest"
     observations = normalize(parse_typ01(client.fetch_range(station_id, start, now.floor("h"), what), what))
-    probe = ForecastRequest.model_construct(
-        station_id=station_id, date=day.date(), window=window, observations=[]
+    issue = features.issue_time(day.date(), window, predictor.commute)
+    return request_from_frame(
+        station_id, day.date(), window, observations[observations["observed_at"] <= issue]
     )
-    issue = issue_time(predictor, probe)
-    usable = observations[observations["observed_at"] <= issue]
-    records = usable.drop(columns=["station_id"]).to_dict(orient="records")
+
+
+def request_from_frame(
+    station_id: int, date: dt.date, window: Window, observations: pd.DataFrame
+) -> ForecastRequest:
+    """A request from a station's normalized observations (the pipeline's frame, oldest first)."""
+    records = observations.drop(columns=["station_id"]).to_dict(orient="records")
     return ForecastRequest.model_validate(
         {
             "station_id": station_id,
-            "date": day.date(),
+            "date": date,
             "window": window,
             "observations": [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in records],
         }

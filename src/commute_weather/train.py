@@ -19,7 +19,7 @@ from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import ModelName, PipelineParams, load_params
 from commute_weather.features import feature_names
-from commute_weather.model import assign_split, build_pipeline, predict_scores, rmse
+from commute_weather.model import assign_split, build_pipeline, feature_matrix, predict_scores, rmse
 from commute_weather.provenance import file_sha256, library_versions
 
 
@@ -29,10 +29,10 @@ def compare_candidates(dataset: pd.DataFrame, params: PipelineParams) -> dict[st
     train, validation = dataset[dataset["split"] == "train"], dataset[dataset["split"] == "validation"]
     scores = {}
     for name in get_args(ModelName):
-        model = build_pipeline(name, params.train, features).fit(train[features], train["label"])
-        scores[name] = round(
-            rmse(validation["label"].to_numpy(), predict_scores(model, validation[features])), 4
-        )
+        model = build_pipeline(name, params.train, features)
+        model.fit(feature_matrix(train, features), train["label"])
+        predicted = predict_scores(model, feature_matrix(validation, features))
+        scores[name] = round(rmse(validation["label"].to_numpy(), predicted), 4)
     return scores
 
 
@@ -45,7 +45,7 @@ def fit_final(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipeline, 
             f"{params.gate.min_train_rows:,}. Ingest more months or stations, or shorten split.test_days."
         )
     model = build_pipeline(params.train.model, params.train, features)
-    return model.fit(fit_rows[features], fit_rows["label"]), len(fit_rows)
+    return model.fit(feature_matrix(fit_rows, features), fit_rows["label"]), len(fit_rows)
 
 
 MODEL_PARAMS = {"commute", "comfort", "featurize", "split", "train"}

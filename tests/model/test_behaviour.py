@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from commute_weather.features import build_features, feature_names, issue_times
 from commute_weather.featurize import build_dataset
-from commute_weather.model import build_pipeline, predict_scores
+from commute_weather.model import build_pipeline, feature_matrix, predict_scores
 from tests.conftest import synthetic_observations
 
 
@@ -20,14 +20,14 @@ def trained(params) -> tuple[Pipeline, pd.DataFrame, pd.DataFrame]:  # type: ign
     observations = synthetic_observations((108, 119), "2021-01", "2022-12", seed=11)
     dataset, _ = build_dataset(observations, params)
     model = build_pipeline("hist_gradient_boosting", params.train, feature_names(params.featurize))
-    model.fit(dataset[feature_names(params.featurize)], dataset["label"])
+    model.fit(feature_matrix(dataset, feature_names(params.featurize)), dataset["label"])
     probe = dataset.sample(120, random_state=0)[["station_id", "date", "window"]].reset_index(drop=True)
     return model, observations, probe
 
 
 def predict(model: Pipeline, observations: pd.DataFrame, targets: pd.DataFrame, params: Any) -> np.ndarray:
     features = build_features(observations, targets, params.commute, params.featurize, params.comfort)
-    return predict_scores(model, features[feature_names(params.featurize)])
+    return predict_scores(model, feature_matrix(features, feature_names(params.featurize)))
 
 
 def hours_before_issue(

@@ -8,6 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commute_weather.features import all_targets, build_features, feature_names, issue_times
+from commute_weather.model import feature_matrix
+from commute_weather.predictor import Predictor
+from commute_weather.serving import history, issue_time, request_from_frame
 
 NUMERIC = [
     "temperature_c", "dew_point_c", "humidity_pct", "wind_speed_ms", "precipitation_mm", "snow_depth_cm",
@@ -76,3 +79,27 @@ def test_feature_columns_follow_the_declared_list(two_months: pd.DataFrame, para
         *feature_names(params.featurize),
         "issue_at",
     ]
+
+
+def test_the_service_path_computes_the_pipeline_features_exactly(two_months: pd.DataFrame, params) -> None:  # type: ignore[no-untyped-def]
+    """Requests (short histories packed in one grid) and featurize (whole station records) must agree to
+    the bit, missing hours included: the model was trained on the one and serves the other."""
+    holes = two_months.drop(two_months.sample(frac=0.1, random_state=3).index)
+    targets = all_targets(holes).sample(40, random_state=4).reset_index(drop=True)
+    predictor = Predictor(
+        model=None, commute=params.commute, featurize=params.featurize, comfort=params.comfort
+    )  # type: ignore[arg-type]
+    requests = []
+    for target, issue in zip(targets.itertuples(), issue_times(targets, params.commute), strict=True):
+        mine = holes[(holes["station_id"] == target.station_id) & holes["observed_at"].between(
+            issue - pd.Timedelta(hours=2 * predictor.history_hours), issue)]  # fmt: skip
+        requests.append(request_from_frame(target.station_id, target.date.date(), target.window, mine))
+    issues = [issue_time(predictor, r) for r in requests]
+    got = predictor.history_features(
+        [history(r, i) for r, i in zip(requests, issues, strict=True)],
+        station_id=targets["station_id"].to_numpy(),
+        window=targets["window"].to_numpy(),
+        day_of_year=np.array([i.timetuple().tm_yday for i in issues]),
+    )
+    expected = build_features(holes, targets, params.commute, params.featurize, params.comfort)
+    np.testing.assert_array_equal(got, feature_matrix(expected, predictor.features))

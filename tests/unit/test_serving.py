@@ -49,8 +49,8 @@ def test_live_request_uses_hours_up_to_issue_time_only(predictor: Predictor) -> 
 
 
 def test_warmup_request_is_a_complete_valid_request(predictor: Predictor) -> None:
-    from commute_weather.serving import check_history, warmup_request  # noqa: PLC0415
+    from commute_weather.serving import check_history, issue_time, warmup_request  # noqa: PLC0415
 
     request = warmup_request(predictor)
     assert len(request.observations) == predictor.history_hours
-    check_history(predictor, request, request.observation_frame(), prefix="")  # raises if unusable
+    check_history(predictor, request, issue_time(predictor, request), prefix="")  # raises if unusable
