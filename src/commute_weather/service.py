@@ -3,7 +3,9 @@ pipeline's own code. `make serve` runs it; `make package` builds it into a bento
 
 from __future__ import annotations
 
+import asyncio
 import os
+from functools import partial
 from typing import Any
 
 import bentoml
@@ -11,7 +13,8 @@ import pandas as pd
 from bentoml.exceptions import BadInput
 from starlette.responses import JSONResponse
 
-from commute_weather.api_models import BatchRequest, Forecast, ForecastRequest, ModelCard
+from commute_weather.api_models import MAX_BATCH, BatchRequest, Forecast, ForecastRequest, ModelCard
+from commute_weather.batching import Batcher
 from commute_weather.config import Window
 from commute_weather.kma.client import AUTH_KEY_ENV, KmaClient
 from commute_weather.kma.endpoints import DEFAULT_BASE_URL
@@ -19,7 +22,7 @@ from commute_weather.kma.errors import KmaApiError, KmaFormatError
 from commute_weather.kma.records import KST
 from commute_weather.packaging import MODEL_FILE, MODEL_NAME
 from commute_weather.predictor import Predictor
-from commute_weather.serving import RequestError, forecast, live_request, warmup_request
+from commute_weather.serving import RequestError, check_requests, forecast, live_request, warmup_request
 from commute_weather.stations import KNOWN_STATIONS
 
 KMA_URL_ENV = "KMA_API_URL"  # another endpoint for the live forecast (a mirror, or a test server)
@@ -42,23 +45,26 @@ class CommuteComfort:
         self.version = str(stored.tag.version)  # the Git SHA the model was packaged at
         with open(stored.path_of(MODEL_FILE), "rb") as handle:
             self.predictor = Predictor.from_artifacts(handle.read(), self.metadata)
-        self._answer([warmup_request(self.predictor)])  # readiness then means ready to answer quickly
+        self.batcher = Batcher(partial(forecast, self.predictor, model_version=self.version), MAX_BATCH)
+        forecast(self.predictor, [warmup_request(self.predictor)], self.version)  # ready means fast
 
-    def _answer(self, requests: list[ForecastRequest]) -> list[Forecast]:
+    async def _answer(self, requests: list[ForecastRequest]) -> list[Forecast]:
+        """Checked per caller first, so that one client's bad request never fails a shared batch."""
         try:
-            return forecast(self.predictor, requests, self.version)
+            check_requests(self.predictor, requests)
         except RequestError as exc:
             raise BadInput(str(exc)) from None
+        return await self.batcher(requests)
 
     @bentoml.api
-    def predict(self, request: ForecastRequest) -> Forecast:
+    async def predict(self, request: ForecastRequest) -> Forecast:
         """Comfort forecast for one station, date and window from the station's recent observations."""
-        return self._answer([request])[0]
+        return (await self._answer([request]))[0]
 
     @bentoml.api
-    def predict_batch(self, batch: BatchRequest) -> list[Forecast]:
+    async def predict_batch(self, batch: BatchRequest) -> list[Forecast]:
         """Many forecasts in one call (backfills, throughput): one model call for the whole batch."""
-        return self._answer(batch.requests)
+        return await self._answer(batch.requests)
 
     @bentoml.api
     def model(self) -> ModelCard:
@@ -67,7 +73,7 @@ class CommuteComfort:
         return ModelCard(tag=self.tag, **{name: self.metadata[name] for name in fields})
 
     @bentoml.api
-    def forecast(self, station_id: int, window: Window | None = None) -> Forecast:
+    async def forecast(self, station_id: int, window: Window | None = None) -> Forecast:
         """Fetch the latest observations from the KMA API Hub and forecast the window now being issued."""
         if station_id not in KNOWN_STATIONS:
             raise BadInput(f"station_id: unknown KMA station {station_id}; known: {sorted(KNOWN_STATIONS)}")
@@ -77,14 +83,15 @@ class CommuteComfort:
         client = KmaClient(key, os.environ.get(KMA_URL_ENV, DEFAULT_BASE_URL), timeout_s=10, max_attempts=2,
                            backoff_s=0.5)  # fmt: skip
         try:
-            request = live_request(self.predictor, client, station_id, pd.Timestamp.now(tz=KST))
+            now = pd.Timestamp.now(tz=KST)
+            request = await asyncio.to_thread(live_request, self.predictor, client, station_id, now)
         except RequestError as exc:
             raise BadInput(str(exc)) from None
         except (KmaApiError, KmaFormatError) as exc:
             return unavailable(f"the KMA API did not give usable data: {exc}")
         if window is not None and window != request.window:
             raise BadInput(f"window: the window being issued now is {request.window}, not {window}")
-        return self._answer([request])[0]
+        return (await self._answer([request]))[0]
 
 
 class JsonBodiesOnly:

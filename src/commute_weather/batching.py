@@ -1,0 +1,57 @@
+"""Request batching inside one server process: concurrent callers share one call of a batch function.
+
+The model's fixed cost per call (~3 ms for 250 trees, plus the feature code's numpy calls) dominates a
+single forecast, and a batch of 16 costs little more than one. While a call runs, new callers queue; when
+it ends, everything queued goes in the next call (up to `max_items`). An idle server answers at once, with
+no batching window to wait out. BentoML's own adaptive batching needs the model in a second service
+process; measured here (BENCHMARKS.md) that hop doubled single-request latency and shed load with 503s on
+two cores, so batching happens in the API process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Batcher(Generic[Item, Result]):
+    def __init__(self, process: Callable[[list[Item]], list[Result]], max_items: int) -> None:
+        """`process` answers a list of items with one result per item, in order; it runs in a thread so
+        that the event loop keeps accepting requests meanwhile."""
+        self._process = process
+        self._max_items = max_items
+        self._queue: list[tuple[list[Item], asyncio.Future[list[Result]]]] = []
+        self._worker: asyncio.Task[None] | None = None
+        self.calls: list[int] = []  # items per call of `process`, the last 1,000 (what the batching did)
+
+    async def __call__(self, items: list[Item]) -> list[Result]:
+        answer: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
+        self._queue.append((items, answer))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await answer
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group = [self._queue.pop(0)]
+            size = len(group[0][0])
+            while self._queue and size + len(self._queue[0][0]) <= self._max_items:
+                size += len(self._queue[0][0])
+                group.append(self._queue.pop(0))
+            self.calls = [*self.calls[-999:], size]
+            try:
+                results = await asyncio.to_thread(self._process, [x for items, _ in group for x in items])
+            except Exception as exc:  # every caller in the group gets the error; later groups still run
+                for _, answer in group:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            start = 0
+            for items, answer in group:
+                if not answer.done():  # a caller that went away (client disconnect) is skipped
+                    answer.set_result(results[start : start + len(items)])
+                start += len(items)
