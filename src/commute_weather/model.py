@@ -64,7 +64,7 @@ def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) ->
             min_samples_leaf=rf.min_samples_leaf,
             max_features=rf.max_features,
             random_state=params.seed,
-            n_jobs=1,
+            n_jobs=-1,  # trees are seeded one by one: the forest is the same on any number of cores
         )
     else:
         numeric_step = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,55 +145,39 @@ def records_from_typ01(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return finish_records(records[list(RECORD_COLUMNS)])
 
 
-def _fmt(values: np.ndarray, width: int, decimals: int, sentinel: str) -> list[str]:
-    out = []
-    for v in values:
-        text = sentinel if np.isnan(v) else f"{v:.{decimals}f}"
-        out.append(text.rjust(width))
-    return out
+# A kma_sfctm3 row, field by field: (field, width, decimals, sentinel) for values, text for the columns
+# this project never fills. A missing value is written as its sentinel number in the same format, which
+# gives exactly the API's sentinel text ("-9.0", "-99.0", " -9").
+_ROW_LAYOUT: tuple[str | tuple[str, int, int, float], ...] = (
+    ("WD", 3, 0, -9), ("WS", 4, 1, -9), "  -9 -9.0   -9", ("PA", 6, 1, -9), ("PS", 6, 1, -9),
+    "-9  -9.0".rjust(9), ("TA", 5, 1, -99), ("TD", 5, 1, -99), ("HM", 5, 1, -9), ("PV", 5, 1, -9),
+    ("RN", 6, 1, -9), ("RN_DAY", 6, 1, -9),
+    ("RN_DAY", 6, 1, -9),  # RN_JUN mirrors RN_DAY outside the monsoon bookkeeping
+    "  -9.0", ("SD_HR3", 6, 1, -9), ("SD_DAY", 6, 1, -9), ("SD_TOT", 6, 1, -9), ("WC", 2, 0, -9), "-9",
+    "WW", ("CA_TOT", 2, 0, -9), ("CA_TOT", 3, 0, -9), "  -9 -         -9  -9  -9", ("VS", 5, 0, -9),
+    "-9.0 -9.00 -9  -9.0  -9.0  -9.0  -9.0  -9.0  -9 -9.0 -9", ("IR", 2, 0, -9), ("IX", 2, 0, -9),
+)  # fmt: skip
 
 
 def format_typ01(fields: dict[str, np.ndarray], times: pd.DatetimeIndex, station_id: int) -> str:
     """Render rows as a kma_sfctm3 body. `fields` holds KMA-unit values with NaN where the API sends its
-    sentinel; fields not given are written as their sentinel like an unequipped station."""
+    sentinel; fields not given are written as their sentinel like an unequipped station. One format
+    string per row, not per value: the sample source writes millions of values."""
     n = len(times)
-    nan = np.full(n, np.nan)
-
-    def col(name: str) -> np.ndarray:
-        return fields.get(name, nan)
-
-    ww = fields.get("WW")
-    ww_text = ["-" if not w else str(w) for w in (ww if ww is not None else [""] * n)]
-    columns = [
-        [t.strftime("%Y%m%d%H%M") for t in times],
-        [str(station_id).rjust(4)] * n,
-        _fmt(col("WD"), 3, 0, "-9"),
-        _fmt(col("WS"), 4, 1, "-9.0"),
-        ["  -9 -9.0   -9"] * n,
-        _fmt(col("PA"), 6, 1, "-9.0"),
-        _fmt(col("PS"), 6, 1, "-9.0"),
-        ["-9  -9.0".rjust(9)] * n,
-        _fmt(col("TA"), 5, 1, "-99.0"),
-        _fmt(col("TD"), 5, 1, "-99.0"),
-        _fmt(col("HM"), 5, 1, "-9.0"),
-        _fmt(col("PV"), 5, 1, "-9.0"),
-        _fmt(col("RN"), 6, 1, "-9.0"),
-        _fmt(col("RN_DAY"), 6, 1, "-9.0"),
-        _fmt(col("RN_DAY"), 6, 1, "-9.0"),  # RN_JUN mirrors RN_DAY outside the monsoon bookkeeping
-        ["  -9.0"] * n,
-        _fmt(col("SD_HR3"), 6, 1, "-9.0"),
-        _fmt(col("SD_DAY"), 6, 1, "-9.0"),
-        _fmt(col("SD_TOT"), 6, 1, "-9.0"),
-        _fmt(col("WC"), 2, 0, "-9"),
-        ["-9"] * n,
-        [w.ljust(22) for w in ww_text],
-        _fmt(col("CA_TOT"), 2, 0, "-9"),
-        _fmt(col("CA_TOT"), 3, 0, "-9"),
-        ["  -9 -         -9  -9  -9"] * n,
-        _fmt(col("VS"), 5, 0, "-9"),
-        ["-9.0 -9.00 -9  -9.0  -9.0  -9.0  -9.0  -9.0  -9 -9.0 -9"] * n,
-        _fmt(col("IR"), 2, 0, "-9"),
-        _fmt(col("IX"), 2, 0, "-9"),
-    ]
-    lines = [" ".join(parts) for parts in zip(*columns, strict=True)]
+    formats = ["%s", str(station_id).rjust(4).replace("%", "%%")]
+    columns: list[list[Any]] = [times.strftime("%Y%m%d%H%M").tolist()]
+    for part in _ROW_LAYOUT:
+        if part == "WW":
+            codes = fields.get("WW")
+            formats.append("%-22s")
+            columns.append(["-" if not w else str(w) for w in (codes if codes is not None else [""] * n)])
+        elif isinstance(part, str):
+            formats.append(part)
+        else:
+            name, width, decimals, sentinel = part
+            values = np.asarray(fields.get(name, np.full(n, np.nan)), dtype="float64")
+            formats.append(f"%{width}.{decimals}f")
+            columns.append(np.where(np.isnan(values), sentinel, values).tolist())
+    row = " ".join(formats)
+    lines = [row % values for values in zip(*columns, strict=True)]
     return HEADER + "\n".join(lines) + ("\n" if lines else "") + END_MARKER + "\n"
