@@ -25,18 +25,39 @@ def free_port() -> int:
 def bentoml_serve(target: str, cwd: Path, env: dict[str, str], timeout_s: float = 120) -> Iterator[str]:
     """`bentoml serve target` on a free loopback port; yields the base URL once /readyz answers 200."""
     port = free_port()
-    log = (cwd / f"serve-{port}.log").open("w")
+    command = ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    with http_server(command, port, cwd, env, timeout_s) as url:
+        yield url
+
+
+@contextmanager
+def http_server(
+    command: list[str],
+    port: int,
+    cwd: Path,
+    env: dict[str, str],
+    timeout_s: float = 120,
+    log_dir: Path | None = None,
+) -> Iterator[str]:
+    """Run a server command that listens on 127.0.0.1:port; yield its URL once GET /readyz answers 200,
+    and stop the whole process group afterwards. Its output goes to a log in log_dir (default: cwd)."""
+    log_path = (log_dir or cwd) / f"serve-{port}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
-        ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        command,
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
                 raise RuntimeError(
-                    f"bentoml serve exited {process.returncode}: {(cwd / log.name).read_text()[-3000:]}"
+                    f"{command[0]} exited {process.returncode}: {log_path.read_text()[-3000:]}"
                 )
             try:
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
@@ -44,8 +65,8 @@ def bentoml_serve(target: str, cwd: Path, env: dict[str, str], timeout_s: float 
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"bentoml serve not ready after {timeout_s} s")
-            time.sleep(0.5)
+                raise RuntimeError(f"{command[0]} not ready after {timeout_s} s")
+            time.sleep(0.05)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

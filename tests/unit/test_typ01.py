@@ -96,3 +96,21 @@ def test_rows_with_45_fields_are_rejected_by_name() -> None:
 def test_html_or_other_body_is_rejected_with_its_first_line() -> None:
     with pytest.raises(KmaFormatError, match="<html>"):
         parse_typ01("<html>Service Unavailable</html>", "x")
+
+
+def test_a_value_that_is_not_a_number_is_named_with_its_row_and_column() -> None:
+    rows = [ROW.format(ta="1.0", td="0.0"), ROW.format(ta="1.O", td="0.0")]  # a letter O typed for a zero
+    with pytest.raises(KmaFormatError, match=r"fixture: column TA row 2 is not a number: '1.O'"):
+        parse_typ01(body(*rows), "fixture")
+
+
+def test_a_row_with_an_extra_field_is_rejected() -> None:
+    full = ROW.format(ta="1.0", td="0.0")
+    with pytest.raises(KmaFormatError, match="data row 2 has more than 46 fields"):
+        parse_typ01(body(full, full + " 7"), "fixture")
+
+
+def test_a_time_that_is_not_yyyymmddhhmi_is_named() -> None:
+    row = ROW.format(ta="1.0", td="0.0").replace("202401010000", "2024010100AM", 1)
+    with pytest.raises(KmaFormatError, match="fixture: column TM holds a time that is not YYYYMMDDHHMI"):
+        parse_typ01(body(row), "fixture")

@@ -6,12 +6,14 @@ and `#7777END`. A body that starts with `{` is a JSON error; one without the end
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from commute_weather.kma.errors import KmaApiError, KmaFormatError, KmaTruncatedError
 from commute_weather.kma.records import KST, RECORD_COLUMNS, finish_records
@@ -24,9 +26,9 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 START_MARKER = "#START7777"
 END_MARKER = "#7777END"
-_TEXT_FIELDS = {"TM": str, "WW": str, "CT": str}
-# read_csv sees positions before the names are attached
-_TEXT_POSITIONS = {COLUMNS.index(name): kind for name, kind in _TEXT_FIELDS.items()}
+_TEXT_FIELDS = frozenset({"TM", "WW", "CT"})
+_NUMERIC_FIELDS = [name for name in COLUMNS if name not in _TEXT_FIELDS]
+_NUMERIC_POSITIONS = np.array([COLUMNS.index(name) for name in _NUMERIC_FIELDS])
 
 # The comment lines of a real response (help=0), reproduced by the writer so samples look like the API.
 HEADER = (
@@ -73,40 +75,50 @@ def parse_typ01(text: str, source: str) -> pd.DataFrame:
 
 
 def read_rows(text: str, source: str) -> pd.DataFrame:
-    """The data rows of a typ01 body as a frame with the 46 KMA field names, values as given."""
-    try:
-        raw = pd.read_csv(
-            io.StringIO(text),
-            sep=r"\s+",
-            comment="#",
-            header=None,
-            dtype=_TEXT_POSITIONS,
-            na_filter=False,
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame({c: pd.Series(dtype=_TEXT_FIELDS.get(c, "float64")) for c in COLUMNS})
-    except pd.errors.ParserError as exc:
-        raise KmaFormatError(f"{source}: a data row has more than {len(COLUMNS)} fields ({exc})") from exc
-    if raw.shape[1] != len(COLUMNS):
-        raise KmaFormatError(f"{source}: data rows have {raw.shape[1]} fields, expected {len(COLUMNS)}")
-    raw.columns = list(COLUMNS)
-    short = raw["IX"].astype(str).eq("")
-    if short.any():
-        first = int(np.flatnonzero(short.to_numpy())[0])
-        raise KmaFormatError(f"{source}: data row {first + 1} has fewer than {len(COLUMNS)} fields")
-    return raw
+    """The data rows of a typ01 body as a frame with the 46 KMA field names: TM, WW and CT as text, the
+    others as numbers (a field with a value that is not a number stays text, for records_from_typ01 to
+    name). Split by Arrow's whitespace tokenizer: a body's fields are separated by runs of spaces."""
+    lines = pa.array(text.splitlines(), type=pa.string())
+    comment_or_blank = pc.or_(pc.starts_with(lines, "#"), pc.equal(pc.utf8_trim_whitespace(lines), ""))
+    fields = pc.utf8_split_whitespace(lines.filter(pc.invert(comment_or_blank)))
+    width = len(COLUMNS)
+    if len(fields) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=str if c in _TEXT_FIELDS else "float64") for c in COLUMNS})
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    if (counts == counts[0]).all() and counts[0] != width:
+        raise KmaFormatError(f"{source}: data rows have {counts[0]} fields, expected {width}")
+    wrong = np.flatnonzero(counts != width)
+    if wrong.size:
+        row = int(wrong[0])
+        side = "fewer" if counts[row] < width else "more"
+        raise KmaFormatError(f"{source}: data row {row + 1} has {side} than {width} fields")
+    flat = pc.list_flatten(fields)
+    rows = np.arange(len(fields))[:, None] * width
+    words = {name: flat.take(rows[:, 0] + COLUMNS.index(name)) for name in _TEXT_FIELDS}
+    numeric = flat.take((rows + _NUMERIC_POSITIONS[None, :]).ravel())
+    try:  # one cast for all numeric fields; per field only to find a bad value
+        numbers = pc.cast(numeric, pa.float64()).to_numpy().reshape(len(fields), len(_NUMERIC_FIELDS))
+        numbers = numbers + 0.0  # "-0" is 0: no negative zero reaches the records
+        columns: dict[str, Any] = words | {name: numbers[:, j] for j, name in enumerate(_NUMERIC_FIELDS)}
+    except pa.ArrowInvalid:
+        columns = dict(words)
+        for name in _NUMERIC_FIELDS:
+            values = flat.take(rows[:, 0] + COLUMNS.index(name))
+            with contextlib.suppress(pa.ArrowInvalid):  # left as text; records_from_typ01 names the value
+                values = pc.cast(values, pa.float64())
+            columns[name] = values
+    columns = {name: columns[name] for name in COLUMNS}
+    frame: pd.DataFrame = pa.table(columns).to_pandas()
+    return frame
 
 
 def _numeric(raw: pd.DataFrame, column: str, source: str) -> pd.Series:
-    values = pd.to_numeric(raw[column], errors="coerce")
-    bad = values.isna() & raw[column].astype(str).ne("")
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise KmaFormatError(
-            f"{source}: column {column} row {row + 1} is not a number: {raw[column].iloc[row]!r}"
-        )
-    return values.astype("float64")
+    values = raw[column]
+    if values.dtype == "float64":
+        return values
+    bad = pd.to_numeric(values, errors="coerce").isna()
+    row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+    raise KmaFormatError(f"{source}: column {column} row {row + 1} is not a number: {values.iloc[row]!r}")
 
 
 def records_from_typ01(raw: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -114,32 +126,39 @@ def records_from_typ01(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     num = {c: _numeric(raw, c, source) for c in ("STN", "WD", "WS", "PS", "TA", "TD", "HM", "RN", "SD_HR3",
                                                    "SD_DAY", "SD_TOT", "WC", "CA_TOT", "VS")}  # fmt: skip
     try:
-        observed_at = pd.to_datetime(raw["TM"], format="%Y%m%d%H%M").dt.tz_localize(KST)
-    except (ValueError, TypeError) as exc:
+        stamps = pc.strptime(pa.array(raw["TM"], type=pa.string()), format="%Y%m%d%H%M", unit="ns")
+    except pa.ArrowInvalid as exc:
         raise KmaFormatError(f"{source}: column TM holds a time that is not YYYYMMDDHHMI ({exc})") from exc
+    observed_at = pd.Series(stamps.to_numpy(zero_copy_only=False)).dt.tz_localize(KST)
     missing = -9.0  # the generic sentinel: -9, -9.0, -9.00
     ww = raw["WW"].astype(str)
+    n = {name: values.to_numpy() for name, values in num.items()}
+
+    def kept(values: np.ndarray, valid: np.ndarray, otherwise: float = np.nan) -> np.ndarray:
+        result: np.ndarray = np.where(valid, values, otherwise)
+        return result
+
     records = pd.DataFrame(
         {
-            "station_id": num["STN"].astype("int64"),
+            "station_id": n["STN"].astype("int64"),
             "observed_at": observed_at,
             # TA = -9.0 is a real -9 degrees: temperatures use a much lower sentinel.
-            "temperature_c": num["TA"].where(num["TA"] > -50),
-            "dew_point_c": num["TD"].where(num["TD"] > -50),
-            "humidity_pct": num["HM"].where(num["HM"] >= 0),
-            "wind_speed_ms": num["WS"].where(num["WS"] >= 0),
+            "temperature_c": kept(n["TA"], n["TA"] > -50),
+            "dew_point_c": kept(n["TD"], n["TD"] > -50),
+            "humidity_pct": kept(n["HM"], n["HM"] >= 0),
+            "wind_speed_ms": kept(n["WS"], n["WS"] >= 0),
             # WD counts 10-degree steps (0 = calm) despite the "16" in the units line.
-            "wind_dir_deg": (num["WD"] * 10.0).where(num["WD"] >= 0),
-            "precipitation_mm": num["RN"].where(num["RN"] >= 0),
-            "snow_new_3h_cm": num["SD_HR3"].where(num["SD_HR3"] >= 0),
-            "snow_day_cm": num["SD_DAY"].where(num["SD_DAY"] >= 0),
+            "wind_dir_deg": kept(n["WD"] * 10.0, n["WD"] >= 0),
+            "precipitation_mm": kept(n["RN"], n["RN"] >= 0),
+            "snow_new_3h_cm": kept(n["SD_HR3"], n["SD_HR3"] >= 0),
+            "snow_day_cm": kept(n["SD_DAY"], n["SD_DAY"] >= 0),
             # No snow cover is reported as the sentinel, which therefore means 0 cm on the ground.
-            "snow_depth_cm": num["SD_TOT"].where(num["SD_TOT"] > missing, 0.0),
-            "pressure_hpa": num["PS"].where(num["PS"] > 0),
-            "cloud_cover_tenths": num["CA_TOT"].where(num["CA_TOT"] >= 0),
-            "visibility_m": (num["VS"] * 10.0).where(num["VS"] >= 0),
+            "snow_depth_cm": kept(n["SD_TOT"], n["SD_TOT"] > missing, 0.0),
+            "pressure_hpa": kept(n["PS"], n["PS"] > 0),
+            "cloud_cover_tenths": kept(n["CA_TOT"], n["CA_TOT"] >= 0),
+            "visibility_m": kept(n["VS"] * 10.0, n["VS"] >= 0),
             "weather_codes": ww.where(ww != "-", ""),
-            "present_weather": num["WC"].where(num["WC"] >= 0),
+            "present_weather": kept(n["WC"], n["WC"] >= 0),
         }
     )
     return finish_records(records[list(RECORD_COLUMNS)])
