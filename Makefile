@@ -16,7 +16,7 @@ export BENTOML_DO_NOT_TRACK := true
 PORT ?= 3000
 PACKAGE_ARGS ?=
 
-.PHONY: help install run repro test test-fast lint format report calibration package serve clean
+.PHONY: help install run repro test test-fast lint format report calibration package serve bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,11 @@ report: install ## the PR report against BASE (default main): reports/pr/report.
 
 calibration: install ## compare the sample generator's climate with the real Cheongju export
 	python -m commute_weather.calibration --real ../shared/kma/samples/OBS_ASOS_TIM_131_2022.csv
+
+bench: repro ## benchmarks (~1 h): parse speed, serving vs FastAPI, pipeline scaling; see BENCHMARKS.md
+	python -m benchmarks.parsing
+	python -m benchmarks.serving
+	python -m benchmarks.pipeline
 
 clean: ## remove environments and caches (pipeline outputs stay, dvc manages them)
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

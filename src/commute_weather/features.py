@@ -1,11 +1,13 @@
-"""Features and labels for (station, date, window) targets: the one implementation that featurize and the
-service both call, so training and serving cannot drift apart.
+"""Features and labels for (station, date, window) targets: the one implementation (`issue_features`) that
+featurize and the service both call, so training and serving cannot drift apart.
 
-Each station's observations are laid on a regular hourly grid. A target's issue time is its window start
-minus `lead_hours`; every feature reads grid positions at *offsets <= 0* from the issue hour (enforced in
-`_block`), so nothing observed after issue time can reach a feature. Only the labels look inside
-the window. Missing hours are NaN on the grid and features over them are NaN (the model handles NaN);
-windows with too few observed hours get no label and are counted by the caller.
+Observations are laid on a regular hourly grid: featurize puts each station's whole record on one
+(`station_grids`), the service packs each request's last hours into its own block of one grid
+(`history_grid`). A target's issue time is its window start minus `lead_hours`; every feature reads grid
+positions at *offsets <= 0* from the issue hour (enforced in `_block`), so nothing observed after issue
+time can reach a feature. Only the labels look inside the window. Missing hours are NaN on the grid and
+features over them are NaN (the model handles NaN); windows with too few observed hours get no label
+and are counted by the caller.
 """
 
 from __future__ import annotations

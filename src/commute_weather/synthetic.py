@@ -35,6 +35,9 @@ MONTHLY_WET_FRACTION = np.array([0.08, 0.09, 0.1, 0.09, 0.08, 0.11, 0.2, 0.18, 0
 DIURNAL_RANGE_C = np.array([8.5, 9.0, 9.5, 10.0, 9.5, 8.0, 6.0, 6.5, 8.0, 9.5, 9.0, 8.5])
 DEW_DEPRESSION_C = np.array([10.0, 10.5, 12.0, 12.0, 10.0, 7.5, 4.5, 4.5, 6.5, 9.0, 9.5, 10.0])
 WIND_SCALE_MS = np.array([2.4, 2.5, 2.8, 2.9, 2.5, 2.2, 2.2, 2.1, 2.0, 2.0, 2.2, 2.3])
+# Korea's most humid summer hours reach dew points of about 28-29 C. Without a ceiling, hot anomalies
+# over long ranges gave 35 C and more, which the data contract (rightly) rejects.
+MAX_DEW_POINT_C = 29.0
 RAIN_LAG_H = 5
 WIND_MEMORY_H = 4.0
 STORM_MEMORY_H = 30.0
@@ -130,7 +133,7 @@ def station_fields(
         None,
     ) * np.exp(0.25 * _ar1(rng, n, 6.0) + 0.27 * _ar1(rng, n, 36.0))
     depression = np.where(wet, rng.uniform(0.2, 1.5, n), depression)
-    dew_point = temperature - depression
+    dew_point = np.minimum(temperature - depression, MAX_DEW_POINT_C)
     humidity = np.clip(
         100 * _saturation(dew_point) / _saturation(temperature) + station.humidity_offset_pct, 5, 100
     )

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commute_weather.features import all_targets, build_features, feature_names, issue_times
+from commute_weather.features import (
+    all_targets,
+    build_features,
+    feature_names,
+    history_grid,
+    issue_features,
+    issue_times,
+)
 from commute_weather.model import feature_matrix
 from commute_weather.predictor import Predictor
 from commute_weather.serving import history, issue_time, request_from_frame
@@ -103,3 +111,21 @@ def test_the_service_path_computes_the_pipeline_features_exactly(two_months: pd.
     )
     expected = build_features(holes, targets, params.commute, params.featurize, params.comfort)
     np.testing.assert_array_equal(got, feature_matrix(expected, predictor.features))
+
+
+def test_a_request_grid_refuses_reads_beyond_its_history(params) -> None:  # type: ignore[no-untyped-def]
+    """Packed histories sit side by side: a feature reaching further back than a block must fail loudly,
+    never read the neighbouring request."""
+    history = {"age_h": np.arange(5), "precipitation_type": ["none"] * 5}
+    history |= {name: np.full(5, 1.0) for name in NUMERIC}
+    grid, issue = history_grid([history, history], hours=5)
+    with pytest.raises(ValueError, match="reads 24 hours back; this grid holds 4"):
+        issue_features(grid, issue, station_id=np.array([108, 108]), window=np.array(["morning"] * 2),
+                       day_of_year=np.array([1, 1]), commute=params.commute, featurize=params.featurize,
+                       comfort=params.comfort)  # fmt: skip
+
+
+def test_history_hours_cover_yesterdays_window_when_horizons_are_short(params) -> None:  # type: ignore[no-untyped-def]
+    short = params.featurize.model_copy(update={"horizons_h": [3, 6]})
+    predictor = Predictor(model=None, commute=params.commute, featurize=short, comfort=params.comfort)  # type: ignore[arg-type]
+    assert predictor.history_hours == 24 - params.commute.lead_hours + 1  # yesterday's window start
