@@ -19,14 +19,19 @@ Result = TypeVar("Result")
 
 
 class Batcher(Generic[Item, Result]):
-    def __init__(self, process: Callable[[list[Item]], list[Result]], max_items: int) -> None:
+    def __init__(
+        self,
+        process: Callable[[list[Item]], list[Result]],
+        max_items: int,
+        on_call: Callable[[int], None] = lambda items: None,
+    ) -> None:
         """`process` answers a list of items with one result per item, in order; it runs in a thread so
-        that the event loop keeps accepting requests meanwhile."""
+        that the event loop keeps accepting requests meanwhile. `on_call` hears each call's item count."""
         self._process = process
         self._max_items = max_items
+        self._on_call = on_call
         self._queue: list[tuple[list[Item], asyncio.Future[list[Result]]]] = []
         self._worker: asyncio.Task[None] | None = None
-        self.calls: list[int] = []  # items per call of `process`, the last 1,000 (what the batching did)
 
     async def __call__(self, items: list[Item]) -> list[Result]:
         answer: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
@@ -42,7 +47,7 @@ class Batcher(Generic[Item, Result]):
             while self._queue and size + len(self._queue[0][0]) <= self._max_items:
                 size += len(self._queue[0][0])
                 group.append(self._queue.pop(0))
-            self.calls = [*self.calls[-999:], size]
+            self._on_call(size)
             try:
                 results = await asyncio.to_thread(self._process, [x for items, _ in group for x in items])
             except Exception as exc:  # every caller in the group gets the error; later groups still run

@@ -25,6 +25,11 @@ from commute_weather.predictor import Predictor
 from commute_weather.serving import RequestError, check_requests, forecast, live_request, warmup_request
 from commute_weather.stations import KNOWN_STATIONS
 
+BATCH_SIZE = bentoml.metrics.Histogram(
+    name="forecast_batch_size",
+    documentation="Forecasts per model call: requests that arrived together share one call",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
+)
 KMA_URL_ENV = "KMA_API_URL"  # another endpoint for the live forecast (a mirror, or a test server)
 
 
@@ -45,7 +50,8 @@ class CommuteComfort:
         self.version = str(stored.tag.version)  # the Git SHA the model was packaged at
         with open(stored.path_of(MODEL_FILE), "rb") as handle:
             self.predictor = Predictor.from_artifacts(handle.read(), self.metadata)
-        self.batcher = Batcher(partial(forecast, self.predictor, model_version=self.version), MAX_BATCH)
+        answer = partial(forecast, self.predictor, model_version=self.version)
+        self.batcher = Batcher(answer, MAX_BATCH, on_call=BATCH_SIZE.observe)
         forecast(self.predictor, [warmup_request(self.predictor)], self.version)  # ready means fast
 
     async def _answer(self, requests: list[ForecastRequest]) -> list[Forecast]:

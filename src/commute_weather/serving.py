@@ -63,16 +63,17 @@ def history(request: ForecastRequest, issue: dt.datetime) -> dict[str, Any]:
     return columns
 
 
-def check_requests(predictor: Predictor, requests: list[ForecastRequest]) -> None:
-    for i, request in enumerate(requests):
-        prefix = f"requests[{i}]." if len(requests) > 1 else ""
-        check_history(predictor, request, issue_time(predictor, request), prefix)
+def check_requests(predictor: Predictor, requests: list[ForecastRequest]) -> list[dt.datetime]:
+    """Check every request (RequestError names the first bad one); their issue times."""
+    issues = [issue_time(predictor, r) for r in requests]
+    for i, (request, issue) in enumerate(zip(requests, issues, strict=True)):
+        check_history(predictor, request, issue, prefix=f"requests[{i}]." if len(requests) > 1 else "")
+    return issues
 
 
 def forecast(predictor: Predictor, requests: list[ForecastRequest], model_version: str) -> list[Forecast]:
     """Forecasts in request order; one feature computation and one model call for all of them."""
-    check_requests(predictor, requests)
-    issues = [issue_time(predictor, r) for r in requests]
+    issues = check_requests(predictor, requests)
     histories = [history(r, issue) for r, issue in zip(requests, issues, strict=True)]
     matrix = predictor.history_features(
         histories,

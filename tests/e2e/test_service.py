@@ -6,6 +6,7 @@ import copy
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,43 @@ def test_predictions_over_http_equal_the_evaluate_stage(
     assert scores == expected["model"].tolist()  # exactly: the same features, the same model
     assert single["score"] == scores[0]
     assert single["observed_hours"] == single["history_hours"] == 25
+
+
+def test_concurrent_requests_share_model_calls_and_each_gets_its_own_answer(
+    packaged: tuple[Path, dict[str, str], str], service: str
+) -> None:
+    """64 clients at once, one request each: every answer is the one that request gets alone, a bad
+    request among them fails alone, and the batch-size metric shows that calls were shared."""
+    repo, _, _ = packaged
+    observations = pd.read_parquet(repo / "data/interim/observations.parquet")
+    targets = pd.read_parquet(repo / "data/predictions/test.parquet").sample(64, random_state=1)
+    requests = [
+        request_for(observations, int(r.station_id), r.date, r.window, r.issue_at)
+        for r in targets.itertuples()
+    ]
+    requests[5] = {**requests[5], "observations": requests[5]["observations"][:2]}  # too few hours
+    with httpx.Client(base_url=service, timeout=60) as client:
+        alone = [client.post("/predict", json={"request": r}) for r in requests]
+
+        def send(request: dict[str, Any]) -> httpx.Response:
+            return client.post("/predict", json={"request": request})
+
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            together = list(pool.map(send, requests))
+        metrics = client.get("/metrics").text
+    assert [r.status_code for r in together] == [r.status_code for r in alone]
+    assert together[5].status_code == 400
+    assert "need a temperature" in together[5].text
+    assert [r.json() for i, r in enumerate(together) if i != 5] == [
+        r.json() for i, r in enumerate(alone) if i != 5
+    ]
+    calls = float(
+        re.search(r"^forecast_batch_size_count(?:\{[^}]*\})? (\S+)$", metrics, re.MULTILINE).group(1)
+    )  # type: ignore[union-attr]
+    forecasts = float(
+        re.search(r"^forecast_batch_size_sum(?:\{[^}]*\})? (\S+)$", metrics, re.MULTILINE).group(1)
+    )  # type: ignore[union-attr]
+    assert forecasts / calls > 1, metrics  # at least some requests shared a model call
 
 
 def test_readme_example_request_works(service: str) -> None:
