@@ -65,3 +65,19 @@ def test_bad_time_names_row_and_column(cheongju: bytes) -> None:
     text = cheongju.decode("cp949").replace("2022-01-01 03:00", "2022-13-01 03:00", 1)
     with pytest.raises(KmaFormatError, match="row 4 column 일시"):
         parse_portal_csv(text.encode("cp949"), "bad.csv")
+
+
+def test_a_value_that_is_not_a_number_is_named(cheongju: bytes) -> None:
+    text = cheongju.decode("cp949")
+    header, first, rest = text.split("\n", 2)
+    cells = first.split(",")
+    cells[3] = "1.2.3"  # 기온(°C)
+    with pytest.raises(KmaFormatError, match=r"bad.csv: row 2 column 기온\(°C\) is not a number: '1.2.3'"):
+        parse_portal_csv("\n".join([header, ",".join(cells), rest]).encode("cp949"), "bad.csv")
+
+
+def test_a_row_with_extra_fields_is_not_a_readable_csv(cheongju: bytes) -> None:
+    text = cheongju.decode("cp949")
+    header, first, rest = text.split("\n", 2)
+    with pytest.raises(KmaFormatError, match="bad.csv: not a readable CSV"):
+        parse_portal_csv("\n".join([header, first + ",extra", rest]).encode("cp949"), "bad.csv")

@@ -6,11 +6,15 @@ and QC flags) and the older one (27 columns) share the value columns read here.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from commute_weather.kma.errors import KmaFormatError
 from commute_weather.kma.records import KST, RECORD_COLUMNS, finish_records
@@ -67,42 +71,67 @@ def parse_times(text: pd.Series, source: str) -> pd.Series:
     return stamps.dt.tz_localize(KST)
 
 
+def read_table(text: str, source: str) -> dict[str, pa.StringArray]:
+    """Every column of an export as text, trimmed, keyed by its trimmed header (Arrow's CSV reader)."""
+    header = next(csv.reader([text.partition("\n")[0]]), [])
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
+        )
+    except pa.ArrowInvalid as exc:
+        raise KmaFormatError(f"{source}: not a readable CSV ({exc})") from exc
+    return {
+        name.strip(): pc.utf8_trim_whitespace(column.combine_chunks())
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+
+
+def _numbers(text: pa.StringArray, header: str, source: str) -> np.ndarray:
+    """A value column as float64; blank is NaN, anything else that is not a number is an error."""
+    try:
+        blank_as_null = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        values: np.ndarray = pc.cast(blank_as_null, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        raw = pd.Series(text.to_pylist())
+        bad = pd.to_numeric(raw, errors="coerce").isna() & raw.ne("")
+        row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+        raise KmaFormatError(
+            f"{source}: row {row + 2} column {header} is not a number: {raw.iloc[row]!r}"
+        ) from None
+    return values
+
+
+def _times(text: pa.StringArray, source: str) -> pd.Series:
+    try:  # the usual zero-padded form, in Arrow; parse_times handles the rest (24:00, dropped zeros)
+        stamps = pc.strptime(text, format="%Y-%m-%d %H:%M", unit="ns")
+        return pd.Series(stamps.to_numpy(zero_copy_only=False)).dt.tz_localize(KST)
+    except pa.ArrowInvalid:
+        return parse_times(pd.Series(text.to_pylist()), source)
+
+
 def parse_portal_csv(data: bytes, source: str) -> pd.DataFrame:
     """Parse one export into the shared record frame (see records.RECORD_COLUMNS)."""
-    text = decode(data, source)
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise KmaFormatError(f"{source}: not a readable CSV ({exc})") from exc
-    table.columns = [c.strip() for c in table.columns]
+    table = read_table(decode(data, source), source)
     required = [STATION, TIME, *VALUE_COLUMNS, WEATHER_CODES]
-    missing = [c for c in required if c not in table.columns]
+    missing = [c for c in required if c not in table]
     if missing:
         raise KmaFormatError(
             f"{source}: not a KMA ASOS hourly export: missing columns {missing}; "
-            f"its header starts {list(table.columns)[:6]}"
+            f"its header starts {list(table)[:6]}"
         )
-    station = pd.to_numeric(table[STATION], errors="coerce")
-    if station.isna().any():
-        row = int(np.flatnonzero(station.isna().to_numpy())[0])
-        raise KmaFormatError(f"{source}: row {row + 2} column {STATION} is not a station id")
-    records = pd.DataFrame(
-        {"station_id": station.astype("int64"), "observed_at": parse_times(table[TIME], source)}
-    )
+    try:
+        station = pc.cast(table[STATION], pa.int64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        row = int(np.flatnonzero(~pd.Series(table[STATION].to_pylist()).str.fullmatch(r"\d+"))[0])
+        raise KmaFormatError(f"{source}: row {row + 2} column {STATION} is not a station id") from None
+    records = pd.DataFrame({"station_id": station, "observed_at": _times(table[TIME], source)})
     for header, column in VALUE_COLUMNS.items():
-        raw = table[header].str.strip()
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.ne("")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise KmaFormatError(
-                f"{source}: row {row + 2} column {header} is not a number: {raw.iloc[row]!r}"
-            )
-        records[column] = values.astype("float64")
+        records[column] = _numbers(table[header], header, source)
     # Blank means "none" for snow in the portal export.
     records["snow_depth_cm"] = records["snow_depth_cm"].fillna(0.0)
     records["visibility_m"] = records["visibility_m"] * 10.0
     records["snow_day_cm"] = np.nan
-    records["weather_codes"] = table[WEATHER_CODES].str.strip()
+    records["weather_codes"] = pd.Series(table[WEATHER_CODES].to_numpy(zero_copy_only=False), dtype="str")
     records["present_weather"] = np.nan
     return finish_records(records[list(RECORD_COLUMNS)])
