@@ -66,6 +66,17 @@ def request_for(
     return {"station_id": station, "date": date.date().isoformat(), "window": window, "observations": records}
 
 
+def requests_for_test_rows(repo: Path, count: int, seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """`count` random rows of the evaluate stage's test predictions, and the request a client sends for
+    each."""
+    observations = pd.read_parquet(repo / "data/interim/observations.parquet")
+    rows = pd.read_parquet(repo / "data/predictions/test.parquet").sample(count, random_state=seed)
+    requests = [
+        request_for(observations, int(r.station_id), r.date, r.window, r.issue_at) for r in rows.itertuples()
+    ]
+    return rows, requests
+
+
 def test_package_records_the_commit_and_runs_as_non_root(packaged: tuple[Path, dict[str, str], str]) -> None:
     repo, env, version = packaged
     assert version == run(repo, "git", "rev-parse", "HEAD").stdout.strip()
@@ -110,13 +121,7 @@ def test_unapproved_model_and_dirty_tree_are_refused(
 def test_predictions_over_http_equal_the_evaluate_stage(
     packaged: tuple[Path, dict[str, str], str], service: str
 ) -> None:
-    repo, _, _ = packaged
-    observations = pd.read_parquet(repo / "data/interim/observations.parquet")
-    expected = pd.read_parquet(repo / "data/predictions/test.parquet").sample(200, random_state=0)
-    requests = [
-        request_for(observations, int(r.station_id), r.date, r.window, r.issue_at)
-        for r in expected.itertuples()
-    ]
+    expected, requests = requests_for_test_rows(packaged[0], 200, seed=0)
     scores: list[float] = []
     with httpx.Client(base_url=service, timeout=60) as client:
         for start in range(0, len(requests), 50):
@@ -136,13 +141,7 @@ def test_concurrent_requests_share_model_calls_and_each_gets_its_own_answer(
 ) -> None:
     """64 clients at once, one request each: every answer is the one that request gets alone, a bad
     request among them fails alone, and the batch-size metric shows that calls were shared."""
-    repo, _, _ = packaged
-    observations = pd.read_parquet(repo / "data/interim/observations.parquet")
-    targets = pd.read_parquet(repo / "data/predictions/test.parquet").sample(64, random_state=1)
-    requests = [
-        request_for(observations, int(r.station_id), r.date, r.window, r.issue_at)
-        for r in targets.itertuples()
-    ]
+    _, requests = requests_for_test_rows(packaged[0], 64, seed=1)
     requests[5] = {**requests[5], "observations": requests[5]["observations"][:2]}  # too few hours
     with httpx.Client(base_url=service, timeout=60) as client:
         alone = [client.post("/predict", json={"request": r}) for r in requests]

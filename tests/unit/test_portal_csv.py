@@ -79,5 +79,5 @@ def test_a_value_that_is_not_a_number_is_named(cheongju: bytes) -> None:
 def test_a_row_with_extra_fields_is_not_a_readable_csv(cheongju: bytes) -> None:
     text = cheongju.decode("cp949")
     header, first, rest = text.split("\n", 2)
-    with pytest.raises(KmaFormatError, match="bad.csv: not a readable CSV"):
+    with pytest.raises(KmaFormatError, match=r"bad\.csv: not a readable CSV"):
         parse_portal_csv("\n".join([header, first + ",extra", rest]).encode("cp949"), "bad.csv")
