@@ -67,7 +67,7 @@ report: install ## the PR report against BASE (default main): reports/pr/report.
 calibration: install ## compare the sample generator's climate with the real Cheongju export
 	python -m commute_weather.calibration --real ../shared/kma/samples/OBS_ASOS_TIM_131_2022.csv
 
-bench: repro ## benchmarks (~45 min): parse speed, serving vs FastAPI, pipeline scaling; BENCHMARKS.md
+bench: repro ## benchmarks (~30 min): parse speed, serving vs FastAPI, pipeline scaling; BENCHMARKS.md
 	python -m benchmarks.parsing
 	python -m benchmarks.serving
 	python -m benchmarks.pipeline
