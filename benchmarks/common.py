@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import time
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from commute_weather import io
+from commute_weather.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -74,8 +74,11 @@ def run_measured(command: Sequence[str], cwd: Path, env: dict[str, str] | None =
     return Measured(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)
 
 
-def self_peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def load_predictor(model_dir: Path = ROOT / "models") -> Predictor:
+    """The pipeline's model with the params it was trained with (models/, as train writes it)."""
+    return Predictor.from_artifacts(
+        (model_dir / "model.pkl").read_bytes(), io.read_json(model_dir / "metadata.json")
+    )
 
 
 def save(name: str, payload: dict[str, Any]) -> Path:

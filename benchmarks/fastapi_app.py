@@ -10,15 +10,11 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from commute_weather import io
+from benchmarks.common import load_predictor
 from commute_weather.api_models import BatchRequest, Forecast, ForecastRequest
-from commute_weather.predictor import Predictor
 from commute_weather.serving import RequestError, forecast, warmup_request
 
-MODEL_DIR = Path(os.environ.get("MODEL_DIR", "models"))
-predictor = Predictor.from_artifacts(
-    (MODEL_DIR / "model.pkl").read_bytes(), io.read_json(MODEL_DIR / "metadata.json")
-)
+predictor = load_predictor(Path(os.environ.get("MODEL_DIR", "models")))
 forecast(predictor, [warmup_request(predictor)], "bench")  # as the BentoML service does at startup
 app = FastAPI()
 

@@ -24,10 +24,22 @@ from typing import Any
 
 import httpx
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from benchmarks.common import PINNED_THREADS, ROOT, console, median, percentile, save, table
+from benchmarks.common import (
+    PINNED_THREADS,
+    ROOT,
+    console,
+    load_predictor,
+    median,
+    percentile,
+    run_measured,
+    save,
+    table,
+)
+from commute_weather.api_models import ForecastRequest
 from commute_weather.features import issue_times
-from commute_weather.serving import request_from_frame
+from commute_weather.serving import forecast, request_from_frame
 from tests.servers import free_port, http_server
 
 BATCH = 100
@@ -35,18 +47,18 @@ CONCURRENCY = 16
 
 
 def request_bodies(count: int, seed: int = 7) -> list[dict[str, Any]]:
-    """Requests for real test-period targets, each with the 25 hours up to issue time, as clients send."""
+    """Requests for real test-period targets, each with the hours up to issue time that the features read
+    (25 by default), as clients send them."""
     observations = pd.read_parquet(ROOT / "data/interim/observations.parquet")
     targets = pd.read_parquet(ROOT / "data/predictions/test.parquet")[["station_id", "date", "window"]]
-    from commute_weather.config import load_params  # noqa: PLC0415
-
-    commute = load_params(ROOT / "params.yaml").commute
+    predictor = load_predictor()
+    span = pd.Timedelta(hours=predictor.history_hours - 1)
     targets = targets.sample(count, random_state=seed).reset_index(drop=True)
     by_station = dict(tuple(observations.groupby("station_id")))
     bodies = []
-    for target, issue in zip(targets.itertuples(), issue_times(targets, commute), strict=True):
+    for target, issue in zip(targets.itertuples(), issue_times(targets, predictor.commute), strict=True):
         rows = by_station[target.station_id]
-        rows = rows[rows["observed_at"].between(issue - pd.Timedelta(hours=24), issue)]
+        rows = rows[rows["observed_at"].between(issue - span, issue)]
         request = request_from_frame(target.station_id, target.date.date(), target.window, rows)
         bodies.append(request.model_dump(mode="json"))
     return bodies
@@ -159,17 +171,7 @@ def in_process_ms(bodies: list[dict[str, Any]], repeats: int = 3) -> dict[str, f
     """What one forecast costs without HTTP: request validation, checks, features and the model, in this
     process with threads pinned like the servers'. The rest of a server's latency is HTTP, JSON and the
     framework (and the load client, which shares the cores)."""
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415
-
-    from commute_weather import io  # noqa: PLC0415
-    from commute_weather.api_models import ForecastRequest  # noqa: PLC0415
-    from commute_weather.predictor import Predictor  # noqa: PLC0415
-    from commute_weather.serving import forecast  # noqa: PLC0415
-
-    models = ROOT / "models"
-    predictor = Predictor.from_artifacts(
-        (models / "model.pkl").read_bytes(), io.read_json(models / "metadata.json")
-    )
+    predictor = load_predictor()
     timings: dict[str, list[float]] = {"one": [], "batch": []}
     with threadpool_limits(limits=1):
         for _ in range(repeats):
@@ -189,8 +191,6 @@ def in_process_ms(bodies: list[dict[str, Any]], repeats: int = 3) -> dict[str, f
 def package_model(work: Path) -> None:
     """The pipeline's current model in a scratch BentoML store, through the real packaging path (the gate
     is checked; a dirty tree is allowed: this store is thrown away)."""
-    from benchmarks.common import run_measured  # noqa: PLC0415
-
     run_measured(
         ["python", "-m", "commute_weather.packaging", "--model-only", "--allow-dirty"],
         ROOT,

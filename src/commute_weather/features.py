@@ -59,10 +59,6 @@ class StationGrid(Grid):
         return ((times - self.start) // HOUR).to_numpy(dtype="int64")
 
 
-def _code_types(types: pd.Series) -> np.ndarray:
-    return types.map(_TYPE_CODE).to_numpy(dtype="float64")
-
-
 def station_grids(observations: pd.DataFrame) -> dict[int, StationGrid]:
     grids = {}
     for station_id, rows in observations.groupby(Obs.station_id, sort=True):
@@ -76,7 +72,7 @@ def station_grids(observations: pd.DataFrame) -> dict[int, StationGrid]:
             grid[offsets] = rows[name].to_numpy(dtype="float64")
             columns[name] = grid
         kind = np.full(size, np.nan)
-        kind[offsets] = _code_types(rows[Obs.precipitation_type])
+        kind[offsets] = rows[Obs.precipitation_type].map(_TYPE_CODE).to_numpy(dtype="float64")
         columns[Obs.precipitation_type] = kind
         grids[int(station_id)] = StationGrid(columns=columns, start=start)  # type: ignore[arg-type]
     return grids
@@ -173,6 +169,11 @@ def issue_time(date: dt.date, window: Window, commute: CommuteParams) -> pd.Time
     return pd.Timestamp(date).tz_localize(KST) + pd.Timedelta(hours=issue_hour(window, commute))
 
 
+def day_of_year(issue_at: list[dt.datetime] | pd.Series) -> np.ndarray:
+    """Day of the year (KST) of each issue time: what the seasonal features encode, for both paths."""
+    return pd.DatetimeIndex(issue_at).day_of_year.to_numpy()
+
+
 def feature_names(featurize: FeaturizeParams) -> list[str]:
     names = ["station", "is_evening", "day_of_year_sin", "day_of_year_cos"]
     names += [f"{c}_now" for c in _NUMERIC if c != Obs.precipitation_mm] + ["dew_point_depression_now"]
@@ -240,7 +241,7 @@ def _features(
             grid.positions(station_issue_at),
             station_id=rows["station_id"].to_numpy(),
             window=rows["window"].to_numpy(),
-            day_of_year=station_issue_at.dt.day_of_year.to_numpy(),
+            day_of_year=day_of_year(station_issue_at),
             commute=commute,
             featurize=featurize,
             comfort=comfort,

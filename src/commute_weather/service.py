@@ -4,8 +4,8 @@ pipeline's own code. `make serve` runs it; `make package` builds it into a bento
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
-from functools import partial
 from typing import Any
 
 import bentoml
@@ -22,7 +22,14 @@ from commute_weather.kma.errors import KmaApiError, KmaFormatError
 from commute_weather.kma.records import KST
 from commute_weather.packaging import MODEL_FILE, MODEL_NAME
 from commute_weather.predictor import Predictor
-from commute_weather.serving import RequestError, check_requests, forecast, live_request, warmup_request
+from commute_weather.serving import (
+    RequestError,
+    check_requests,
+    forecast,
+    forecast_checked,
+    live_request,
+    warmup_request,
+)
 from commute_weather.stations import KNOWN_STATIONS
 
 BATCH_SIZE = bentoml.metrics.Histogram(
@@ -50,17 +57,20 @@ class CommuteComfort:
         self.version = str(stored.tag.version)  # the Git SHA the model was packaged at
         with open(stored.path_of(MODEL_FILE), "rb") as handle:
             self.predictor = Predictor.from_artifacts(handle.read(), self.metadata)
-        answer = partial(forecast, self.predictor, model_version=self.version)
-        self.batcher = Batcher(answer, MAX_BATCH, on_call=BATCH_SIZE.observe)
+        self.batcher = Batcher(self._forecast_checked, MAX_BATCH, on_call=BATCH_SIZE.observe)
         forecast(self.predictor, [warmup_request(self.predictor)], self.version)  # ready means fast
+
+    def _forecast_checked(self, checked: list[tuple[ForecastRequest, dt.datetime]]) -> list[Forecast]:
+        requests, issues = [r for r, _ in checked], [i for _, i in checked]
+        return forecast_checked(self.predictor, requests, issues, self.version)
 
     async def _answer(self, requests: list[ForecastRequest]) -> list[Forecast]:
         """Checked per caller first, so that one client's bad request never fails a shared batch."""
         try:
-            check_requests(self.predictor, requests)
+            issues = check_requests(self.predictor, requests)
         except RequestError as exc:
             raise BadInput(str(exc)) from None
-        return await self.batcher(requests)
+        return await self.batcher(list(zip(requests, issues, strict=True)))
 
     @bentoml.api
     async def predict(self, request: ForecastRequest) -> Forecast:

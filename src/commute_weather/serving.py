@@ -73,13 +73,19 @@ def check_requests(predictor: Predictor, requests: list[ForecastRequest]) -> lis
 
 def forecast(predictor: Predictor, requests: list[ForecastRequest], model_version: str) -> list[Forecast]:
     """Forecasts in request order; one feature computation and one model call for all of them."""
-    issues = check_requests(predictor, requests)
+    return forecast_checked(predictor, requests, check_requests(predictor, requests), model_version)
+
+
+def forecast_checked(
+    predictor: Predictor, requests: list[ForecastRequest], issues: list[dt.datetime], model_version: str
+) -> list[Forecast]:
+    """`forecast` for requests that passed `check_requests`, with the issue times it returned."""
     histories = [history(r, issue) for r, issue in zip(requests, issues, strict=True)]
     matrix = predictor.history_features(
         histories,
         station_id=np.array([r.station_id for r in requests]),
         window=np.array([r.window for r in requests]),
-        day_of_year=np.array([issue.timetuple().tm_yday for issue in issues]),
+        day_of_year=features.day_of_year(issues),
     )
     scores = predictor.scores(matrix)
     labels = comfort_label(scores, predictor.comfort)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from commute_weather.features import (
     all_targets,
     build_features,
+    day_of_year,
     feature_names,
     history_grid,
     issue_features,
@@ -107,7 +108,7 @@ def test_the_service_path_computes_the_pipeline_features_exactly(two_months: pd.
         [history(r, i) for r, i in zip(requests, issues, strict=True)],
         station_id=targets["station_id"].to_numpy(),
         window=targets["window"].to_numpy(),
-        day_of_year=np.array([i.timetuple().tm_yday for i in issues]),
+        day_of_year=day_of_year(issues),
     )
     expected = build_features(holes, targets, params.commute, params.featurize, params.comfort)
     np.testing.assert_array_equal(got, feature_matrix(expected, predictor.features))
