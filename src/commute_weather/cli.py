@@ -11,6 +11,7 @@ from rich.console import Console
 from commute_weather.config import ParamsError
 from commute_weather.kma.client import MissingAuthKeyError
 from commute_weather.kma.errors import KmaApiError, KmaFormatError
+from commute_weather.split import SplitError
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # progress, notes and errors
 results = Console(highlight=False, soft_wrap=True)  # what a command was asked for: tables, verdicts
@@ -26,6 +27,7 @@ EXPECTED_ERRORS = (
     KmaFormatError,
     MissingAuthKeyError,
     StageError,
+    SplitError,
     FileNotFoundError,
 )
 EXIT_FAILED = 1

@@ -17,35 +17,29 @@ from commute_weather.kma.endpoints import DEFAULT_BASE_URL
 from commute_weather.stations import KNOWN_STATIONS
 
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class SampleParams(Params):
-    seed: int
+Source = Literal["sample", "kma", "csv"]
 
 
-class KmaParams(Params):
-    base_url: str = DEFAULT_BASE_URL
-    timeout_s: float = Field(gt=0)
-    max_attempts: int = Field(ge=1, le=10)
-    backoff_s: float = Field(ge=0)
+class DatasetParams(Params):
+    """One named dataset: where its observations come from. Every dataset runs through every stage with its
+    own outputs (dvc.yaml `foreach`), so adding one to params.yaml is all it takes."""
 
-
-class CsvParams(Params):
-    dir: Path
-
-
-class IngestParams(Params):
-    source: Literal["sample", "kma", "csv"]
+    source: Source
+    real: bool  # real observations (the figures a reviewer trusts) or the synthetic sample
     stations: tuple[int, ...] = Field(min_length=1)
     start_month: str
     end_month: str
-    sample: SampleParams
-    kma: KmaParams
-    csv: CsvParams
+    # What ingest reads, and the stage's dependency in dvc.yaml: the folder of exports (csv), the generator
+    # (sample) or the API client (kma).
+    input: Path
+    seed: int | None = None  # the sample generator's seed
 
     @field_validator("start_month", "end_month")
     @classmethod
@@ -65,10 +59,27 @@ class IngestParams(Params):
         return value
 
     @model_validator(mode="after")
-    def _ordered(self) -> IngestParams:
+    def _consistent(self) -> DatasetParams:
         if self.start_month > self.end_month:
             raise ValueError(f"start_month {self.start_month} is after end_month {self.end_month}")
+        if self.source == "sample" and self.seed is None:
+            raise ValueError("the sample source needs a seed")
+        if self.source == "sample" and self.real:
+            raise ValueError("the sample source is synthetic: set real: false")
         return self
+
+
+class KmaParams(Params):
+    base_url: str = DEFAULT_BASE_URL
+    timeout_s: float = Field(gt=0)
+    max_attempts: int = Field(ge=1, le=10)
+    backoff_s: float = Field(ge=0)
+
+
+class IngestParams(Params):
+    """Settings every dataset's ingest shares."""
+
+    kma: KmaParams
 
 
 class ValidateParams(Params):
@@ -158,6 +169,7 @@ class FeaturizeParams(Params):
 class SplitParams(Params):
     test_days: int = Field(ge=1)
     validation_days: int = Field(ge=1)
+    min_period_rows: int = Field(ge=1)
 
 
 class HistGradientBoostingParams(Params):
@@ -181,9 +193,18 @@ class RidgeParams(Params):
 ModelName = Literal["hist_gradient_boosting", "random_forest", "ridge"]
 
 
+class SelectionParams(Params):
+    """Validation decides: the default model unless another candidate's validation RMSE is lower by more
+    than `min_rmse_gain` (differences smaller than that are within the validation period's noise)."""
+
+    candidates: tuple[ModelName, ...] = Field(min_length=1)
+    min_rmse_gain: float = Field(ge=0)
+
+
 class TrainParams(Params):
-    model: ModelName
+    model: ModelName  # the default choice; see SelectionParams
     seed: int
+    selection: SelectionParams
     hist_gradient_boosting: HistGradientBoostingParams
     random_forest: RandomForestParams
     ridge: RidgeParams
@@ -196,7 +217,13 @@ class GateParams(Params):
     max_rmse_regression: float = Field(ge=0)
 
 
+class ServeParams(Params):
+    dataset: str  # whose model `make package` packages and `make serve` serves
+
+
 class PipelineParams(Params):
+    datasets: dict[str, DatasetParams] = Field(min_length=1)
+    serve: ServeParams
     ingest: IngestParams
     validate_: ValidateParams = Field(alias="validate")
     commute: CommuteParams
@@ -205,6 +232,36 @@ class PipelineParams(Params):
     split: SplitParams
     train: TrainParams
     gate: GateParams
+
+    @field_validator("datasets")
+    @classmethod
+    def _names(cls, value: dict[str, DatasetParams]) -> dict[str, DatasetParams]:
+        bad = [name for name in value if not DATASET_NAME.match(name)]
+        if bad:
+            raise ValueError(
+                f"dataset names must be lowercase letters, digits and _ (they name folders): {bad}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _served_exists(self) -> PipelineParams:
+        if self.serve.dataset not in self.datasets:
+            raise ValueError(
+                f"serve.dataset {self.serve.dataset!r} is not one of datasets {list(self.datasets)}"
+            )
+        if self.train.model not in self.train.selection.candidates:
+            raise ValueError(f"train.model {self.train.model!r} is not one of train.selection.candidates")
+        return self
+
+    @property
+    def dataset_names(self) -> list[str]:
+        """Real datasets first (their figures decide), then the rest, each group in params.yaml's order."""
+        return sorted(self.datasets, key=lambda name: not self.datasets[name].real)
+
+    def dataset(self, name: str) -> DatasetParams:
+        if name not in self.datasets:
+            raise ParamsError(f"no dataset {name!r} in params.yaml; datasets: {list(self.datasets)}")
+        return self.datasets[name]
 
 
 class ParamsError(ValueError):

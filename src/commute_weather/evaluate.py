@@ -1,13 +1,16 @@
 """Stage 5, evaluate: the model and both baselines on the same test rows, slices, plot data, permutation
 importance and the quality gate.
 
-    python -m commute_weather.evaluate --params params.yaml --dataset data/features/dataset.parquet \
-        --model models/model.pkl --metrics metrics/metrics.json --gate metrics/gate.json \
-        --plots reports/plots --predictions data/predictions/test.parquet
+    python -m commute_weather.evaluate --params params.yaml --dataset-name cheongju \
+        --dataset data/features/cheongju/dataset.parquet --model models/cheongju/model.pkl \
+        --metadata models/cheongju/metadata.json --metrics metrics/cheongju/metrics.json \
+        --gate metrics/cheongju/gate.json --plots reports/cheongju/plots \
+        --predictions data/predictions/cheongju/test.parquet
 
 Baselines: persistence (the comfort heuristic on the last hours before issue time) and climatology (mean
-label per station, month and window over the training years). Rows where persistence is undefined (no
-temperature in its hours) are excluded from every score, so all three are compared on identical rows.
+label per station, month and window, fitted on the rows before the test period). Rows where persistence is
+undefined (no temperature in its hours) are excluded from every score, so all three are compared on
+identical rows.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from commute_weather.cli import StageError, console, run
 from commute_weather.config import PipelineParams, load_params
 from commute_weather.features import feature_names
 from commute_weather.gate import evaluate_gate, gate_table
-from commute_weather.model import assign_split, feature_matrix, rmse
+from commute_weather.model import feature_matrix, rmse
 from commute_weather.predictor import Predictor
+from commute_weather.split import assign_split, check_periods
 
 SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
            6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
@@ -75,6 +79,7 @@ def evaluate(
     dataset: pd.DataFrame, predictor: Predictor, params: PipelineParams
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     dataset = dataset.assign(split=assign_split(dataset["date"], params.split))
+    check_periods(dataset["date"], dataset["split"], params.split)
     fit_rows, test = dataset[dataset["split"] != "test"], dataset[dataset["split"] == "test"]
     scorable = test["persistence_score"].notna()
     test = test[scorable].copy()
@@ -103,8 +108,9 @@ def evaluate(
 def plot_data(test: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, pd.DataFrame]:
     residual = test["model"] - test["label"]
     by_month = test.assign(month=test["date"].dt.month, residual=residual).groupby("month")
+    # One row, so one bar, per slice and predictor: bars sharing a label would be drawn stacked.
     rows = [
-        {"slice": f"{kind}={name}", "predictor": p, "rmse": values[f"{p}_rmse"]}
+        {"slice": f"{kind}={name} {p}", "predictor": p, "rmse": values[f"{p}_rmse"]}
         for kind, groups in metrics["slices"].items()
         for name, values in groups.items()
         for p in PREDICTORS
@@ -142,14 +148,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--dataset-name", required=True, help="a name under `datasets` in params.yaml")
     for name in ("params", "dataset", "model", "metadata", "metrics", "gate", "plots", "predictions"):
         parser.add_argument(f"--{name}", type=Path, required=True)
     args = parser.parse_args(argv)
 
     def body() -> None:
         params = load_params(args.params)
-        predictor = Predictor.from_artifacts(args.model.read_bytes(), io.read_json(args.metadata))
+        real = params.dataset(args.dataset_name).real
+        model_metadata = io.read_json(args.metadata)
+        predictor = Predictor.from_artifacts(args.model.read_bytes(), model_metadata)
         metrics, test = evaluate(pd.read_parquet(args.dataset), predictor, params)
+        metrics["dataset"] = {"name": args.dataset_name, "real": real, "model": model_metadata["model"]}
         for name, frame in plot_data(test, metrics).items():
             io.write_bytes(args.plots / name, frame.to_csv(index=False).encode())
         io.write_bytes(

@@ -1,9 +1,10 @@
 """The quality gate: every check with its value, threshold and verdict. Only an approved model is packaged.
 
-    python -m commute_weather.gate --params params.yaml --metrics metrics/metrics.json [--reference-rev main]
+    python -m commute_weather.gate [--dataset cheongju] [--reference-rev main]
 
-exits 1 when the model is not approved and prints the failed checks. With --reference-rev (or
---reference FILE) the RMSE is also compared with the approved model's metrics on that Git revision.
+judges one dataset's model (default: serve.dataset, the one that is packaged), exits 1 when it is not
+approved and prints the failed checks. With --reference-rev (or --reference FILE) its RMSE is also compared
+with the same dataset's metrics on that Git revision: like with like, never another dataset's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.table import Table
 from commute_weather import io
 from commute_weather.cli import StageError, results, run
 from commute_weather.config import GateParams, load_params
+from commute_weather.paths import DatasetPaths
 
 
 def _check(name: str, value: float, op: str, threshold: float, passed: bool) -> dict[str, Any]:
@@ -38,6 +40,11 @@ def evaluate_gate(
             "min_train_rows", train_rows, ">=", params.min_train_rows, train_rows >= params.min_train_rows
         ),
     ]
+    if reference is not None and _dataset(reference) not in (None, _dataset(metrics)):
+        raise StageError(
+            f"the reference metrics are of dataset {_dataset(reference)!r}, these of {_dataset(metrics)!r}: "
+            "the regression check compares a dataset with itself only"
+        )
     if reference is None:
         regression = {"check": "max_rmse_regression", "passed": True, "skipped": True,
                       "reason": "no approved model's metrics to compare with"}  # fmt: skip
@@ -50,10 +57,15 @@ def evaluate_gate(
     return {"approved": all(c["passed"] for c in checks), "checks": checks}
 
 
-def reference_from_git(revision: str, path: str = "metrics/metrics.json") -> dict[str, Any] | None:
+def _dataset(metrics: dict[str, Any]) -> str | None:
+    name = metrics.get("dataset", {}).get("name")
+    return None if name is None else str(name)
+
+
+def reference_from_git(revision: str, path: Path) -> dict[str, Any] | None:
     """The metrics committed at `revision`, or None when that revision has none (a first model)."""
     result = subprocess.run(
-        ["git", "show", f"{revision}:{path}"], capture_output=True, text=True, check=False
+        ["git", "show", f"{revision}:{path.as_posix()}"], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         return None
@@ -84,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
+    parser.add_argument("--dataset", help="a name under `datasets` in params.yaml (default: serve.dataset)")
     reference = parser.add_mutually_exclusive_group()
     reference.add_argument("--reference-rev", help="Git revision holding the approved model's metrics")
     reference.add_argument("--reference", type=Path, help="a metrics.json of the approved model")
@@ -92,11 +104,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        params = load_params(args.params).gate
+        params = load_params(args.params)
+        name = args.dataset or params.serve.dataset
+        params.dataset(name)  # a clear error for a name params.yaml does not have
+        metrics_path = DatasetPaths(name).metrics
         ref = io.read_json(args.reference) if args.reference else None
         if args.reference_rev:
-            ref = reference_from_git(args.reference_rev)
-        gate = evaluate_gate(io.read_json(args.metrics), params, ref)
+            ref = reference_from_git(args.reference_rev, metrics_path)
+        gate = evaluate_gate(io.read_json(metrics_path), params.gate, ref)
         if args.out:
             io.write_json(args.out, gate)
         results.print(gate_table(gate))

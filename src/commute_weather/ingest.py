@@ -1,23 +1,27 @@
-"""Stage 1, ingest: observations from the configured source to one normalized table.
+"""Stage 1, ingest: one dataset's observations from its source to one normalized table.
 
-    python -m commute_weather.ingest --params params.yaml --raw-dir data/raw \
-        --out data/interim/observations.parquet
+    python -m commute_weather.ingest --params params.yaml --dataset cheongju --raw-dir data/raw/cheongju \
+        --out data/interim/cheongju/observations.parquet --stats metrics/cheongju/ingest.json
 
-Raw inputs are kept unmodified under raw-dir/<source>/: typ01 bodies as <station>/<YYYY-MM>.txt for the
-`sample` and `kma` sources, byte-identical copies of the exports in ingest.csv.dir for `csv`.
+Raw inputs are kept unmodified under raw-dir: typ01 bodies as <station>/<YYYY-MM>.txt for the `sample` and
+`kma` sources, byte-identical copies of the exports for `csv`. Exports that overlap (as consecutive portal
+downloads do) are merged: an hour present in several files with identical values is kept once and counted;
+an hour whose values differ stops ingest with both files, the hour and the columns named. Hours missing
+between exports are reported (stats and summary), never filled.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.progress import track
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
-from commute_weather.config import IngestParams, load_params
+from commute_weather.config import DatasetParams, KmaParams, load_params
 from commute_weather.kma.client import KmaClient, auth_key_from_env, raw_month_path, sync_months
 from commute_weather.kma.portal_csv import parse_portal_csv
 from commute_weather.kma.typ01 import parse_typ01
@@ -25,10 +29,14 @@ from commute_weather.normalize import normalize
 from commute_weather.schemas import Observations as Obs
 from commute_weather.synthetic import generate, month_range
 
+KEY = [Obs.station_id, Obs.observed_at]
+MAX_GAPS_LISTED = 5
 
-def write_sample(params: IngestParams, raw_dir: Path) -> list[Path]:
+
+def write_sample(params: DatasetParams, raw_dir: Path) -> list[Path]:
+    assert params.seed is not None  # DatasetParams requires it for the sample source
     months = month_range(params.start_month, params.end_month)
-    files = generate(params.stations, params.start_month, params.end_month, params.sample.seed)
+    files = generate(params.stations, params.start_month, params.end_month, params.seed)
     paths = []
     for month_file in track(files, total=len(params.stations) * len(months), description="generating",
                             console=console):  # fmt: skip
@@ -38,13 +46,13 @@ def write_sample(params: IngestParams, raw_dir: Path) -> list[Path]:
     return paths
 
 
-def fetch_kma(params: IngestParams, raw_dir: Path) -> list[Path]:
+def fetch_kma(params: DatasetParams, kma: KmaParams, raw_dir: Path) -> list[Path]:
     client = KmaClient(
         auth_key=auth_key_from_env(),
-        base_url=params.kma.base_url,
-        timeout_s=params.kma.timeout_s,
-        max_attempts=params.kma.max_attempts,
-        backoff_s=params.kma.backoff_s,
+        base_url=kma.base_url,
+        timeout_s=kma.timeout_s,
+        max_attempts=kma.max_attempts,
+        backoff_s=kma.backoff_s,
     )
     months = month_range(params.start_month, params.end_month)
     with console.status("fetching from the KMA API Hub") as status:
@@ -61,7 +69,7 @@ def read_typ01_files(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(records, ignore_index=True)
 
 
-def read_csv_exports(directory: Path, raw_dir: Path) -> pd.DataFrame:
+def read_csv_exports(directory: Path, raw_dir: Path) -> list[tuple[str, pd.DataFrame]]:
     """Parse every export in `directory`, keeping a byte-identical copy of each under raw_dir."""
     paths = sorted(p for p in directory.glob("*.csv") if p.is_file())
     if not paths:
@@ -69,12 +77,61 @@ def read_csv_exports(directory: Path, raw_dir: Path) -> pd.DataFrame:
     records = []
     for path in paths:
         data = path.read_bytes()
-        records.append(parse_portal_csv(data, str(path)))
+        records.append((path.name, parse_portal_csv(data, str(path))))
         io.write_bytes(raw_dir / path.name, data)
-    return pd.concat(records, ignore_index=True)
+    return records
 
 
-def select(observations: pd.DataFrame, params: IngestParams, origin: str) -> pd.DataFrame:
+def merge_exports(exports: list[tuple[str, pd.DataFrame]]) -> tuple[pd.DataFrame, int]:
+    """One record per station and hour from exports that may overlap. Returns the merged records and the
+    number of duplicate rows collapsed. Duplicates must agree in every column (NaN equals NaN)."""
+    if len(exports) == 1:
+        return exports[0][1], 0
+    tagged = pd.concat([frame.assign(_file=name) for name, frame in exports], ignore_index=True)
+    tagged = tagged.sort_values([*KEY, "_file"], kind="stable").reset_index(drop=True)
+    repeated = tagged.duplicated(KEY, keep="first")
+    if repeated.any():
+        values = [c for c in tagged.columns if c not in (*KEY, "_file")]
+        groups = tagged.groupby(KEY, sort=False)
+        first, first_file = groups[values].transform("first"), groups["_file"].transform("first")
+        # transform("first") skips NaN, so a column conflicts when it differs from the group's first value
+        # in value or in missingness.
+        same = (tagged[values] == first) | (tagged[values].isna() & first.isna())
+        conflict = ~same.all(axis=1)
+        if conflict.any():
+            at = conflict.idxmax()
+            row = tagged.loc[at]
+            columns = [c for c in values if not same.loc[at, c]]
+            raise StageError(
+                f"exports {first_file[at]} and {row['_file']} disagree on station {row[Obs.station_id]} at "
+                f"{row[Obs.observed_at]:%Y-%m-%d %H:%M} in {columns} ({int(conflict.sum()):,} conflicting "
+                "rows in all): keep one version of the overlapping months"
+            )
+    merged = tagged.loc[~repeated].drop(columns="_file").reset_index(drop=True)
+    return merged, int(repeated.sum())
+
+
+def gap_summary(observations: pd.DataFrame) -> dict[str, Any]:
+    """Hours without a row between each station's first and last observation, and the longest gaps."""
+    ordered = observations.sort_values(KEY)
+    stamps = ordered[Obs.observed_at]
+    step_h = stamps.diff().dt.total_seconds() / 3600
+    is_gap = ordered[Obs.station_id].eq(ordered[Obs.station_id].shift()) & (step_h > 1)
+    gaps = pd.DataFrame(
+        {"station_id": ordered[Obs.station_id], "after": stamps.shift(), "hours": step_h - 1}
+    )[is_gap]
+    longest = gaps.sort_values(["hours", "after"], ascending=[False, True]).head(MAX_GAPS_LISTED)
+    return {
+        "missing_hours": int(gaps["hours"].sum()),
+        "gaps": len(gaps),
+        "longest_gaps": [
+            {"station_id": int(g.station_id), "after": g.after.isoformat(), "hours": int(g.hours)}
+            for g in longest.itertuples()
+        ],
+    }
+
+
+def select(observations: pd.DataFrame, params: DatasetParams, origin: str) -> pd.DataFrame:
     """Keep the configured stations and months; an empty selection is an error, not an empty table."""
     months = observations[Obs.observed_at].dt.strftime("%Y-%m")
     keep = observations[Obs.station_id].isin(params.stations) & months.between(
@@ -90,20 +147,26 @@ def select(observations: pd.DataFrame, params: IngestParams, origin: str) -> pd.
     return selected
 
 
-def ingest(params: IngestParams, raw_dir: Path) -> pd.DataFrame:
-    source_dir = raw_dir / params.source
+def ingest(params: DatasetParams, kma: KmaParams, raw_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The normalized observations and what ingest did to get them (rows, duplicates collapsed, gaps)."""
+    collapsed = 0
     if params.source == "csv":
-        records = read_csv_exports(params.csv.dir, source_dir)
-        origin = str(params.csv.dir)
+        records, collapsed = merge_exports(read_csv_exports(params.input, raw_dir))
     else:
         paths = (
-            write_sample(params, source_dir) if params.source == "sample" else fetch_kma(params, source_dir)
+            write_sample(params, raw_dir) if params.source == "sample" else fetch_kma(params, kma, raw_dir)
         )
         records = read_typ01_files(paths)
-        origin = str(source_dir)
-    return select(
-        normalize(records.sort_values(["station_id", "observed_at"], kind="stable")), params, origin
-    )
+    observations = select(normalize(records.sort_values(KEY, kind="stable")), params, str(params.input))
+    stats = {
+        "rows": len(observations),
+        "stations": observations[Obs.station_id].nunique(),
+        "first_hour": observations[Obs.observed_at].min().isoformat(),
+        "last_hour": observations[Obs.observed_at].max().isoformat(),
+        "duplicate_hours_collapsed": collapsed,
+        **gap_summary(observations),
+    }
+    return observations, stats
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,19 +174,25 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--dataset", required=True, help="a name under `datasets` in params.yaml")
     parser.add_argument("--raw-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--stats", type=Path, required=True)
     args = parser.parse_args(argv)
 
     def body() -> None:
-        params = load_params(args.params).ingest
-        if params.source == "kma":
+        params = load_params(args.params)
+        dataset = params.dataset(args.dataset)
+        if dataset.source == "kma":
             auth_key_from_env()  # fail before anything is written
-        observations = ingest(params, args.raw_dir)
+        observations, stats = ingest(dataset, params.ingest.kma, args.raw_dir)
         io.write_parquet(args.out, observations)
-        stations = observations[Obs.station_id].nunique()
+        io.write_json(args.stats, stats)
         console.print(
-            f"ingest: {len(observations):,} hourly rows, {stations} stations ({params.source}) -> {args.out}"
+            f"ingest {args.dataset}: {stats['rows']:,} hourly rows, {stats['stations']} stations "
+            f"({dataset.source}), {stats['first_hour'][:13]} to {stats['last_hour'][:13]}; "
+            f"{stats['duplicate_hours_collapsed']:,} duplicate hours collapsed; {stats['missing_hours']:,} "
+            f"hours missing in {stats['gaps']:,} gaps -> {args.out}"
         )
 
     run("ingest", body)

@@ -1,8 +1,4 @@
-"""The estimators, the time split and the one predictor every consumer uses (evaluate, the service).
-
-The split is by time only: the last `test_days` of dates are the test set, the `validation_days` before
-them the validation set, everything earlier is training. No row is shuffled across these boundaries.
-"""
+"""The estimators and the one prediction path every consumer uses (train, evaluate, the service)."""
 
 from __future__ import annotations
 
@@ -19,17 +15,9 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from commute_weather.config import ModelName, SplitParams, TrainParams
+from commute_weather.config import ModelName, TrainParams
 
 CATEGORICAL = ("station",)
-
-
-def assign_split(dates: pd.Series, params: SplitParams) -> pd.Series:
-    last = dates.max()
-    test_start = last - pd.Timedelta(days=params.test_days - 1)
-    validation_start = test_start - pd.Timedelta(days=params.validation_days)
-    split = np.where(dates >= test_start, "test", np.where(dates >= validation_start, "validation", "train"))
-    return pd.Series(split, index=dates.index, name="split")
 
 
 def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:

@@ -1,10 +1,10 @@
 """Package an approved model: save it to the BentoML model store with the metadata that explains it, then
 build the bento from bentofile.yaml, both versioned with the Git SHA.
 
-    python -m commute_weather.packaging --params params.yaml --model models/model.pkl \
-        --metadata models/metadata.json --metrics metrics/metrics.json [--reference-rev main] [--allow-dirty]
+    python -m commute_weather.packaging [--params params.yaml] [--reference-rev main] [--allow-dirty]
 
-Refuses when the gate does not approve the model. On a tree with uncommitted changes it refuses too, since
+packages the model of the dataset named by `serve.dataset` in params.yaml (a real one). Refuses when the
+gate does not approve that model. On a tree with uncommitted changes it refuses too, since
 a bento named after a commit must hold that commit's code; --allow-dirty versions it `<sha>-dirty`.
 """
 
@@ -20,6 +20,7 @@ from commute_weather import io
 from commute_weather.cli import StageError, console, results, run
 from commute_weather.config import load_params
 from commute_weather.gate import evaluate_gate, gate_table, reference_from_git
+from commute_weather.paths import DatasetPaths
 from commute_weather.provenance import git_sha
 
 MODEL_NAME = "commute_comfort"
@@ -67,9 +68,6 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--model", type=Path, default=Path("models/model.pkl"))
-    parser.add_argument("--metadata", type=Path, default=Path("models/metadata.json"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
     parser.add_argument("--bentofile", type=Path, default=Path("bentofile.yaml"))
     parser.add_argument(
         "--reference-rev", help="Git revision with the approved model's metrics (regression check)"
@@ -82,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> None:
         params = load_params(args.params)
-        metrics = io.read_json(args.metrics)
-        reference = reference_from_git(args.reference_rev) if args.reference_rev else None
+        paths = DatasetPaths(params.serve.dataset)
+        metrics = io.read_json(paths.metrics)
+        reference = reference_from_git(args.reference_rev, paths.metrics) if args.reference_rev else None
         gate = evaluate_gate(metrics, params.gate, reference)
         results.print(gate_table(gate))
         if not gate["approved"]:
@@ -92,8 +91,13 @@ def main(argv: list[str] | None = None) -> None:
         version = bento_version(args.allow_dirty)
         # The commit is recorded here, not by train: a commit-dependent pipeline output would change
         # dvc.lock on every rerun. This commit's dvc.lock pins the exact model and data hashes.
-        metadata = io.read_json(args.metadata) | {"git_sha": version, "metrics": metrics, "gate": gate}
-        model_tag = save_model(args.model, metadata, version)
+        metadata = io.read_json(paths.metadata) | {
+            "git_sha": version,
+            "dataset": params.serve.dataset,
+            "metrics": metrics,
+            "gate": gate,
+        }
+        model_tag = save_model(paths.model, metadata, version)
         console.print(f"saved model {model_tag}")
         if args.model_only:
             return

@@ -1,6 +1,7 @@
-"""What `make run` prints at the end: what the pipeline produced, the metrics table and the gate verdict.
+"""What `make run` prints at the end: what the pipeline produced, then per dataset (real first) the metrics
+table, the model selection and the gate verdict.
 
-python -m commute_weather.summary [--metrics metrics/metrics.json] [--gate metrics/gate.json]
+python -m commute_weather.summary [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ from rich.console import Console
 from rich.table import Table
 
 from commute_weather import io
-from commute_weather.evaluate import PREDICTORS
+from commute_weather.config import load_params
+from commute_weather.evaluate import PREDICTORS, SEASONS
 from commute_weather.gate import gate_table
+from commute_weather.paths import DatasetPaths
 
 
-def metrics_table(metrics: dict[str, Any]) -> Table:
+def metrics_table(name: str, metrics: dict[str, Any]) -> Table:
     rows = metrics["rows"]
-    table = Table(title=f"test period: {rows['test']:,} windows (trained on {rows['train']:,})")
-    for name in ("predictor", "RMSE", "MAE", "bias", "R2"):
-        table.add_column(name, justify="right" if name != "predictor" else "left")
+    kind = "real" if metrics["dataset"]["real"] else "synthetic"
+    table = Table(
+        title=f"{name} ({kind}), test period: {rows['test']:,} windows, {metrics['dataset']['model']} "
+        f"trained on {rows['train']:,}"
+    )
+    for column in ("predictor", "RMSE", "MAE", "bias", "R2"):
+        table.add_column(column, justify="right" if column != "predictor" else "left")
     for p in PREDICTORS:
         m = metrics[p]
         table.add_row(p, f"{m['rmse']:.3f}", f"{m['mae']:.3f}", f"{m['bias']:+.3f}", f"{m['r2']:.3f}")
@@ -33,13 +40,48 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
-def pipeline_outputs(dvc_yaml: Path) -> list[Path]:
-    """Every output and metrics file the stages of dvc.yaml declare, in stage order."""
+def slices_table(metrics: dict[str, Any]) -> Table:
+    """RMSE of the model and persistence per season and for wet and dry windows."""
+    table = Table(title="RMSE by slice (test period)")
+    for column in ("slice", "windows", *PREDICTORS):
+        table.add_column(column, justify="left" if column == "slice" else "right")
+    order = [("season", s) for s in dict.fromkeys(SEASONS.values())] + [
+        ("wetness", "wet"),
+        ("wetness", "dry"),
+    ]
+    for kind, value in order:
+        cell = metrics["slices"][kind].get(value)
+        if cell is not None:
+            table.add_row(value, f"{cell['rows']:,}", *(f"{cell[f'{p}_rmse']:.3f}" for p in PREDICTORS))
+    return table
+
+
+def selection_line(selection: dict[str, Any]) -> str:
+    validation = selection["validation"]
+    ranked = ", ".join(
+        f"{name} {c['rmse']:.3f} (skill {c['skill_vs_persistence']:+.3f})"
+        for name, c in sorted(validation["candidates"].items(), key=lambda kv: kv[1]["rmse"])
+    )
+    return (
+        f"selection on validation {validation['first_day']} to {validation['last_day']} "
+        f"({validation['rows']:,} windows, persistence {validation['persistence_rmse']:.3f}): {ranked}. "
+        f"{selection['reason']}."
+    )
+
+
+def pipeline_outputs(dvc_yaml: Path, names: list[str]) -> list[Path]:
+    """Every output and metrics file the stages of dvc.yaml declare, for each dataset, in stage order."""
     stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
     paths = []
     for stage in stages.values():
-        for entry in [*stage.get("outs", []), *stage.get("metrics", [])]:
-            paths.append(Path(next(iter(entry)) if isinstance(entry, dict) else entry))
+        body = stage.get("do", stage)
+        for entry in [*body.get("outs", []), *body.get("metrics", [])]:
+            template = next(iter(entry)) if isinstance(entry, dict) else entry
+            paths += (
+                [Path(template.replace("${key}", name)) for name in names]
+                if "foreach" in stage
+                else [Path(template)]
+            )
     return paths
 
 
@@ -57,14 +99,22 @@ def outputs_table(paths: list[Path]) -> Table:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
-    parser.add_argument("--gate", type=Path, default=Path("metrics/gate.json"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
     args = parser.parse_args(argv)
+    params = load_params(args.params)
     console = Console()
-    console.print(outputs_table(pipeline_outputs(args.dvc_yaml)))
-    console.print(metrics_table(io.read_json(args.metrics)))
-    console.print(gate_table(io.read_json(args.gate)))
+    names = params.dataset_names
+    console.print(outputs_table(pipeline_outputs(args.dvc_yaml, names)))
+    for name in names:
+        paths = DatasetPaths(name)
+        metrics = io.read_json(paths.metrics)
+        console.rule(f"[bold]{name}")
+        console.print(metrics_table(name, metrics))
+        console.print(slices_table(metrics))
+        console.print(selection_line(io.read_json(paths.selection)))
+        console.print(gate_table(io.read_json(paths.gate)))
+    console.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")
 
 
 if __name__ == "__main__":

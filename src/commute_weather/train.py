@@ -1,8 +1,13 @@
-"""Stage 4, train: compare candidate models on the validation period, then fit the configured one on
-training plus validation and save it with the metadata that explains it.
+"""Stage 4, train: validation selects the model, which is then fitted on training plus validation and saved
+with the metadata that explains it.
 
-    python -m commute_weather.train --params params.yaml --dataset data/features/dataset.parquet \
-        --model models/model.pkl --metadata models/metadata.json --selection metrics/model_selection.json
+    python -m commute_weather.train --params params.yaml --dataset data/features/cheongju/dataset.parquet \
+        --model models/cheongju/model.pkl --metadata models/cheongju/metadata.json \
+        --selection metrics/cheongju/model_selection.json
+
+Selection (params `train.selection`): every candidate is fitted on the training period and scored on the
+validation period; the default `train.model` is kept unless another candidate's validation RMSE is lower
+by more than `min_rmse_gain`. Test rows never reach this stage's decisions: they are dropped first.
 """
 
 from __future__ import annotations
@@ -10,55 +15,103 @@ from __future__ import annotations
 import argparse
 import pickle
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
-from commute_weather.config import ModelName, PipelineParams, load_params
+from commute_weather.config import ModelName, PipelineParams, SelectionParams, load_params
 from commute_weather.features import feature_names
-from commute_weather.model import assign_split, build_pipeline, feature_matrix, predict_scores, rmse
+from commute_weather.model import build_pipeline, feature_matrix, predict_scores, rmse
 from commute_weather.provenance import file_sha256, library_versions
+from commute_weather.split import assign_split, check_periods, periods
 
 
-def compare_candidates(dataset: pd.DataFrame, params: PipelineParams) -> dict[str, float]:
-    """Validation RMSE of every candidate, each fitted on the training period only."""
+def fit(name: ModelName, rows: pd.DataFrame, params: PipelineParams) -> Pipeline:
     features = feature_names(params.featurize)
-    train, validation = dataset[dataset["split"] == "train"], dataset[dataset["split"] == "validation"]
-    scores = {}
-    for name in get_args(ModelName):
-        model = build_pipeline(name, params.train, features)
-        model.fit(feature_matrix(train, features), train["label"])
-        predicted = predict_scores(model, feature_matrix(validation, features))
-        scores[name] = round(rmse(validation["label"].to_numpy(), predicted), 4)
-    return scores
+    model = build_pipeline(name, params.train, features)
+    return model.fit(feature_matrix(rows, features), rows["label"])
 
 
-def fit_final(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipeline, int]:
-    features = feature_names(params.featurize)
-    fit_rows = dataset[dataset["split"] != "test"]
+def compare_candidates(
+    train: pd.DataFrame, validation: pd.DataFrame, params: PipelineParams
+) -> dict[str, Any]:
+    """Every candidate fitted on `train` and scored on `validation`, beside persistence on the same rows."""
+    scorable = validation[validation["persistence_score"].notna()]
+    actual = scorable["label"].to_numpy()
+    persistence = rmse(actual, scorable["persistence_score"].to_numpy())
+    candidates = {}
+    for name in params.train.selection.candidates:
+        predicted = predict_scores(
+            fit(name, train, params), feature_matrix(scorable, feature_names(params.featurize))
+        )
+        score = rmse(actual, predicted)
+        candidates[name] = {
+            "rmse": round(score, 4),
+            "skill_vs_persistence": round(1 - score / persistence, 4),
+        }
+    return {"rows": len(scorable), "persistence_rmse": round(persistence, 4), "candidates": candidates}
+
+
+def choose(
+    default: ModelName, rmse_by_model: dict[str, float], rule: SelectionParams
+) -> tuple[ModelName, str]:
+    """The selection rule: the default unless the best other candidate beats it by more than the margin."""
+    best = min(rule.candidates, key=lambda name: (rmse_by_model[name], name != default))
+    gain = rmse_by_model[default] - rmse_by_model[best]
+    if best != default and gain > rule.min_rmse_gain:
+        return best, f"{best} beats the default {default} by {gain:.3f} > {rule.min_rmse_gain} RMSE"
+    if best == default:
+        return default, f"the default {default} has the lowest validation RMSE"
+    return default, (
+        f"{best} is better by only {gain:.3f} <= {rule.min_rmse_gain} RMSE (within validation noise): "
+        f"keep the default {default}"
+    )
+
+
+def select_and_fit(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipeline, dict[str, Any]]:
+    """Validation picks the model; the pick is fitted on training plus validation. Returns the model and the
+    selection record (metrics/<dataset>/model_selection.json)."""
+    split = assign_split(dataset["date"], params.split)
+    check_periods(dataset["date"], split, params.split)
+    fit_rows = dataset[split != "test"]  # test rows go no further than this line
+    split = split[fit_rows.index]
     if len(fit_rows) < params.gate.min_train_rows:
         raise StageError(
             f"only {len(fit_rows):,} training rows before the test period; gate.min_train_rows is "
             f"{params.gate.min_train_rows:,}. Ingest more months or stations, or shorten split.test_days."
         )
-    model = build_pipeline(params.train.model, params.train, features)
-    return model.fit(feature_matrix(fit_rows, features), fit_rows["label"]), len(fit_rows)
+    train, validation = fit_rows[split == "train"], fit_rows[split == "validation"]
+    comparison = compare_candidates(train, validation, params)
+    rmse_by_model = {name: c["rmse"] for name, c in comparison["candidates"].items()}
+    chosen, reason = choose(params.train.model, rmse_by_model, params.train.selection)
+    bounds = periods(dataset["date"], params.split)
+    record = {
+        "validation": {
+            "first_day": str(bounds.validation_start.date()),
+            "last_day": str((bounds.test_start - pd.Timedelta(days=1)).date()),
+            **comparison,
+        },
+        "rule": params.train.selection.model_dump(mode="json"),
+        "default": params.train.model,
+        "chosen": chosen,
+        "reason": reason,
+        "fit_rows": len(fit_rows),
+    }
+    return fit(chosen, fit_rows, params), record
 
 
 MODEL_PARAMS = {"commute", "comfort", "featurize", "split", "train"}
 
 
-def metadata(
-    params: PipelineParams, dataset_path: Path, train_rows: int, selection: dict[str, float]
-) -> dict[str, Any]:
+def metadata(params: PipelineParams, dataset_path: Path, selection: dict[str, Any]) -> dict[str, Any]:
     return {
-        "model": params.train.model,
+        "model": selection["chosen"],
         "features": feature_names(params.featurize),
-        "train_rows": train_rows,
-        "validation_rmse": selection,
+        "train_rows": selection["fit_rows"],
+        "validation_rmse": {name: c["rmse"] for name, c in selection["validation"]["candidates"].items()},
         "dataset_sha256": file_sha256(dataset_path),
         "libraries": library_versions(),
         "params": params.model_dump(mode="json", by_alias=True, include=MODEL_PARAMS),
@@ -78,17 +131,19 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> None:
         params = load_params(args.params)
-        dataset = pd.read_parquet(args.dataset)
-        dataset["split"] = assign_split(dataset["date"], params.split)
-        model, train_rows = fit_final(dataset, params)
-        selection = compare_candidates(dataset, params)
+        model, selection = select_and_fit(pd.read_parquet(args.dataset), params)
         io.write_bytes(args.model, pickle.dumps(model, protocol=5))
-        io.write_json(args.metadata, metadata(params, args.dataset, train_rows, selection))
-        io.write_json(args.selection, {"validation_rmse": selection, "chosen": params.train.model})
+        io.write_json(args.metadata, metadata(params, args.dataset, selection))
+        io.write_json(args.selection, selection)
+        validation = selection["validation"]
         ranked = ", ".join(
-            f"{name} {score:.3f}" for name, score in sorted(selection.items(), key=lambda kv: kv[1])
+            f"{name} {c['rmse']:.3f}"
+            for name, c in sorted(validation["candidates"].items(), key=lambda kv: kv[1]["rmse"])
         )
-        console.print(f"train: {params.train.model} on {train_rows:,} rows; validation RMSE: {ranked}")
+        console.print(
+            f"train: validation RMSE {ranked} (persistence {validation['persistence_rmse']:.3f}); "
+            f"{selection['reason']}; fitted on {selection['fit_rows']:,} rows"
+        )
 
     run("train", body)
 

@@ -1,15 +1,15 @@
 """Stage 2, validate: the observation contract, checked lazily so one run reports every failing check.
 
     python -m commute_weather.validate --params params.yaml \
-        --observations data/interim/observations.parquet --report reports/validation.json
+        --observations data/interim/cheongju/observations.parquet --report reports/cheongju/validation.json
 
 writes a JSON report (every check, its failure count and example rows) and exits non-zero when any check
 fails, so `dvc repro` stops before bad data reaches a model.
 
-    python -m commute_weather.validate --source kma --limit 10
+    python -m commute_weather.validate --source kma --limit 10 [--dataset NAME]
 
-is the live smoke check: it fetches the latest observations from the KMA API Hub and validates the newest
-rows (completeness is not judged on a few hours).
+is the live smoke check: it fetches the latest observations of the served dataset's stations (or NAME's)
+from the KMA API Hub and validates the newest rows (completeness is not judged on a few hours).
 """
 
 from __future__ import annotations
@@ -38,12 +38,22 @@ UNIQUENESS_CHECK = "multiple_fields_uniqueness"
 
 
 def month_completeness(observations: pd.DataFrame) -> pd.DataFrame:
-    """Share of each station-month's hours that have a row."""
-    stamps = observations[Obs.observed_at]
-    months = stamps.dt.tz_localize(None).dt.to_period("M")
-    counts = observations.groupby([observations[Obs.station_id], months.rename("month")]).size()
+    """Share of each station-month's hours that have a row. A station's record may start or end inside a
+    month (a portal export ends on the day it was downloaded): there only the hours from its first to its
+    last observation are expected. Inside the record every hour is."""
+    stamps = observations[Obs.observed_at].dt.tz_localize(None)
+    stations = observations[Obs.station_id]
+    months = stamps.dt.to_period("M")
+    counts = observations.groupby([stations, months.rename("month")]).size()
     frame = counts.rename("hours").reset_index()
-    frame["expected"] = frame["month"].map(lambda p: p.days_in_month * 24)
+    first = frame[Obs.station_id].map(stamps.groupby(stations).min())
+    last = frame[Obs.station_id].map(stamps.groupby(stations).max())
+    month_start = frame["month"].dt.start_time
+    month_end = (frame["month"] + 1).dt.start_time  # exclusive
+    span = month_end.where(month_end <= last, last + pd.Timedelta(hours=1)) - month_start.where(
+        month_start >= first, first
+    )
+    frame["expected"] = (span / pd.Timedelta(hours=1)).astype("int64")
     frame["share"] = frame["hours"] / frame["expected"]
     frame["month"] = frame["month"].astype(str)
     return frame
@@ -169,15 +179,15 @@ def summary_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def smoke_check(params: PipelineParams, limit: int) -> dict[str, Any]:
-    """Validate the newest `limit` rows fetched live for the configured stations."""
+def smoke_check(params: PipelineParams, stations: tuple[int, ...], limit: int) -> dict[str, Any]:
+    """Validate the newest `limit` rows fetched live for `stations`."""
     kma = params.ingest.kma
     client = KmaClient(auth_key_from_env(), kma.base_url, kma.timeout_s, kma.max_attempts, kma.backoff_s)
     end = pd.Timestamp.now(tz=KST).floor("h")
     start = end - pd.Timedelta(hours=24)
     records = [
         parse_typ01(client.fetch_range(s, start, end, f"station {s} latest"), f"station {s} latest")
-        for s in params.ingest.stations
+        for s in stations
     ]
     observations = normalize(pd.concat(records, ignore_index=True))
     latest = observations.sort_values(Obs.observed_at).tail(limit)
@@ -192,6 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--observations", type=Path, help="normalized observations (parquet)")
     parser.add_argument("--report", type=Path, help="where to write the JSON report")
     parser.add_argument("--source", choices=["kma"], help="smoke-check live data instead of a file")
+    parser.add_argument(
+        "--dataset", help="with --source: whose stations to fetch (default: serve.dataset in params)"
+    )
     parser.add_argument("--limit", type=int, default=10, help="rows to check with --source (default 10)")
     args = parser.parse_args(argv)
     if args.source is None and (args.observations is None or args.report is None):
@@ -200,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> None:
         params = load_params(args.params)
         if args.source == "kma":
-            report = smoke_check(params, args.limit)
+            dataset = params.dataset(args.dataset or params.serve.dataset)
+            report = smoke_check(params, dataset.stations, args.limit)
         else:
             report = run_contract(pd.read_parquet(args.observations), params.validate_)
             io.write_json(args.report, report)
