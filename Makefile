@@ -15,8 +15,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export BENTOML_DO_NOT_TRACK := true
 PORT ?= 3000
 PACKAGE_ARGS ?=
+# The Git revision whose committed metrics are the approved model's, for the gate's regression check: the
+# commit production runs, tagged by the deploy workflow after production's rollout and smoke request.
+REFERENCE_REV ?= deployed/production
 
-.PHONY: help install run repro test test-fast lint format report calibration package serve bench clean
+.PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package serve bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,10 +29,10 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --locked
 	@touch $@
 
-install: $(STAMP) ## create .venv from the lock file (python3 is all a fresh machine needs)
+install: $(STAMP) ## create .venv from uv.lock (fails when uv.lock is out of date with pyproject.toml)
 
 run: install ## reproduce the pipeline on the embedded sample and print what it produced
 	dvc repro
@@ -37,6 +40,9 @@ run: install ## reproduce the pipeline on the embedded sample and print what it 
 
 repro: install ## dvc repro only
 	dvc repro
+
+check-repro-clean: ## fail, listing them, when `make repro` changed committed files (stale dvc.lock)
+	scripts/ci/check-repro-clean.sh
 
 test: install ## the whole test suite, end-to-end tests included (what CI runs)
 	pytest -m "slow or not slow" -n 2 --dist loadgroup
@@ -53,10 +59,17 @@ format: install ## apply ruff's fixes and formatting
 	ruff check --fix .
 	ruff format .
 
-package: install ## save the gate-approved model and build the bento, both versioned with the Git SHA
+package: install ## save the gate-approved model, build the bento (Git SHA); regression vs REFERENCE_REV
 	$(UV) export --frozen --no-default-groups --no-emit-project --no-hashes --format requirements-txt \
 		--quiet -o src/requirements-serve.txt
-	python -m commute_weather.packaging $(PACKAGE_ARGS)
+	@if [ -n "$(REFERENCE_REV)" ] && git rev-parse --verify --quiet "$(REFERENCE_REV)^{commit}" >/dev/null; then \
+		reference=(--reference-rev "$(REFERENCE_REV)"); \
+		echo "regression check against $(REFERENCE_REV) ($$(git rev-parse --short "$(REFERENCE_REV)^{commit}"))"; \
+	else \
+		reference=(); \
+		echo "regression check skipped: no revision '$(REFERENCE_REV)' here (nothing deployed to production yet, or the tag not fetched)"; \
+	fi; \
+	set -x; python -m commute_weather.packaging "$${reference[@]}" $(PACKAGE_ARGS)
 
 serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after make package)
 	bentoml serve commute_weather.service:CommuteComfort --host 127.0.0.1 --port $(PORT)
