@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.progress import track
 
@@ -99,13 +100,13 @@ def merge_exports(exports: list[tuple[str, pd.DataFrame]]) -> tuple[pd.DataFrame
         same = (tagged[values] == first) | (tagged[values].isna() & first.isna())
         conflict = ~same.all(axis=1)
         if conflict.any():
-            at = conflict.idxmax()
-            row = tagged.loc[at]
-            columns = [c for c in values if not same.loc[at, c]]
+            at = int(np.flatnonzero(conflict.to_numpy())[0])
+            row = tagged.iloc[at]
+            columns = [c for c, ok in zip(values, same.iloc[at], strict=True) if not ok]
             raise StageError(
-                f"exports {first_file[at]} and {row['_file']} disagree on station {row[Obs.station_id]} at "
-                f"{row[Obs.observed_at]:%Y-%m-%d %H:%M} in {columns} ({int(conflict.sum()):,} conflicting "
-                "rows in all): keep one version of the overlapping months"
+                f"exports {first_file.iloc[at]} and {row['_file']} disagree on station "
+                f"{row[Obs.station_id]} at {row[Obs.observed_at]:%Y-%m-%d %H:%M} in {columns} "
+                f"({int(conflict.sum()):,} conflicting rows in all): keep one version of the overlap"
             )
     merged = tagged.loc[~repeated].drop(columns="_file").reset_index(drop=True)
     return merged, int(repeated.sum())

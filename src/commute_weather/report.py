@@ -2,9 +2,10 @@
 
     python -m commute_weather.report --base-rev origin/main --out reports/pr/report.md
 
-Built on `dvc metrics diff --json` and `dvc params diff --json` against the base revision, the gate
-(with the regression check against the base's metrics), the validation report, and plots rendered to PNG
-next to the markdown. CI posts it with `cml comment update`.
+One section per dataset, real records first (their figures decide; the sample's prove nothing alone), each
+built on `dvc metrics diff --json` against the base revision, the dataset's gate (with the regression check
+against the same dataset's metrics on the base), its validation report and plots rendered to PNG next to
+the markdown; then the params that changed. CI posts it with `cml comment update`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import load_params
 from commute_weather.gate import evaluate_gate, reference_from_git
+from commute_weather.paths import DatasetPaths
 
-METRICS_FILE = "metrics/metrics.json"
 HEADLINE = "model.rmse"
 # Lower is better for errors; higher for skill and R2. Bias is better the closer it is to zero.
 HIGHER_IS_BETTER = ("r2", "skill")
@@ -69,47 +70,77 @@ def dvc_json(*args: str) -> dict[str, Any]:
     return loaded
 
 
-def metric_changes(diff: dict[str, Any]) -> dict[str, MetricChange]:
-    """`dvc metrics diff --all --json` of metrics.json as name -> change."""
+def metric_changes(diff: dict[str, Any], metrics_file: Path) -> dict[str, MetricChange]:
+    """One dataset's metrics.json from `dvc metrics diff --all --json`, as name -> change."""
     return {
         name: MetricChange(name, values.get("old"), values.get("new"))
-        for name, values in diff.get(METRICS_FILE, {}).items()
+        for name, values in diff.get(metrics_file.as_posix(), {}).items()
     }
 
 
 def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
+    return "—" if value is None else f"{value:.3f}"
 
 
 def _change_row(change: MetricChange) -> str:
     delta = change.change
-    shown = "—" if delta is None else f"{delta:+.4g}"
+    # Four decimals: a change the table calls better or worse must show as a non-zero number.
+    shown = "—" if delta is None else f"{delta:+.4f}"
     return (
         f"| `{change.name}` | {_fmt(change.old)} | {_fmt(change.new)} | {shown} | {MARKERS[change.verdict]} |"
     )
 
 
-def headline(changes: dict[str, MetricChange], base: str) -> str:
+def headline(changes: dict[str, MetricChange], base: str, dataset: str) -> str:
     rmse = changes.get(HEADLINE)
     if rmse is None or rmse.new is None:
-        return f"**No model metrics to compare with `{base}`.**"
+        return f"**{dataset}: no model metrics to compare with `{base}`.**"
     if rmse.old is None:
-        return f"**First model: RMSE {rmse.new:.3f}** (no metrics on `{base}`)."
+        return f"**{dataset}: first model, RMSE {rmse.new:.3f}** (no metrics on `{base}`)."
     word = {"better": "improves", "worse": "WORSENS", "same": "leaves unchanged"}[rmse.verdict]
-    return f"**This change {word} RMSE: {rmse.old:.3f} → {rmse.new:.3f} ({rmse.change:+.3f}) vs `{base}`.**"
+    return (
+        f"**{dataset}: this change {word} RMSE: {rmse.old:.3f} → {rmse.new:.3f} ({rmse.change:+.4f}) "
+        f"vs `{base}`.**"
+    )
 
 
-def render(
-    base: str,
-    changes: dict[str, MetricChange],
-    params_diff: dict[str, Any],
-    gate: dict[str, Any],
-    validation: dict[str, Any],
-    images: list[Path],
-) -> str:
-    lines = ["## commute-weather model report", "", headline(changes, base), ""]
-    packaged = "would be packaged" if gate["approved"] else "would **not** be packaged"
-    lines += [f"Gate: **{'APPROVED' if gate['approved'] else 'NOT APPROVED'}**: the model {packaged}.", ""]
+@dataclass(frozen=True)
+class DatasetSection:
+    name: str
+    real: bool
+    served: bool
+    changes: dict[str, MetricChange]
+    gate: dict[str, Any]
+    validation: dict[str, Any]
+    images: list[Path]
+
+
+def render(base: str, sections: list[DatasetSection], params_diff: dict[str, Any]) -> str:
+    """The report: every dataset's headline first (real first), then a section per dataset, then params."""
+    lines = ["## commute-weather model report", ""]
+    lines += [headline(s.changes, base, s.name) for s in sections] + [""]
+    for section in sections:
+        lines += render_section(section)
+    lines += ["### Params changed", ""]
+    changed = params_diff.get("params.yaml", {})
+    if changed:
+        lines += ["| param | base | this change |", "|---|---|---|"]
+        lines += [f"| `{k}` | {v.get('old')} | {v.get('new')} |" for k, v in sorted(changed.items())]
+    else:
+        lines.append("No params changed.")
+    return "\n".join(lines) + "\n"
+
+
+def render_section(section: DatasetSection) -> list[str]:
+    changes, gate, validation = section.changes, section.gate, section.validation
+    kind = "real record" if section.real else "synthetic sample: runs offline, proves nothing alone"
+    lines = [f"## {section.name} ({kind})", ""]
+    verdict = "APPROVED" if gate["approved"] else "NOT APPROVED"
+    if section.served:
+        packaged = "would be packaged" if gate["approved"] else "would **not** be packaged"
+        lines += [f"Gate: **{verdict}**: this is the served dataset, so the model {packaged}.", ""]
+    else:
+        lines += [f"Gate: **{verdict}** (not the served dataset: informs, does not block packaging).", ""]
     lines += [
         "### Metrics (test period)",
         "",
@@ -130,24 +161,17 @@ def render(
             verdict = "pass" if check["passed"] else "**FAIL**"
             bound = f"{check['op']} {check['threshold']:g}"
             lines.append(f"| {check['check']} | {check['value']:g} | {bound} | {verdict} |")
-    lines += ["", "### Params changed", ""]
-    changed = params_diff.get("params.yaml", {})
-    if changed:
-        lines += ["| param | base | this change |", "|---|---|---|"]
-        lines += [f"| `{k}` | {v.get('old')} | {v.get('new')} |" for k, v in sorted(changed.items())]
-    else:
-        lines.append("No params changed.")
     failing = [c for c in validation.get("checks", []) if not c["passed"]]
     lines += ["", "### Data validation", "",
               f"{validation.get('status', 'missing')}: {validation.get('rows', 0):,} rows, "
               f"{len(validation.get('checks', []))} checks, {len(failing)} failing."]  # fmt: skip
     lines += [f"- `{c['column']}` {c['check']}: {c['failures']:,} rows" for c in failing]
-    if images:
-        lines += ["", "### Plots", ""] + [f"![{p.stem}]({p.name})" for p in images]
-    return "\n".join(lines) + "\n"
+    if section.images:
+        lines += ["", "### Plots", ""] + [f"![{p.stem}]({p.name})" for p in section.images]
+    return [*lines, ""]
 
 
-def render_plots(plots_dir: Path, out_dir: Path) -> list[Path]:
+def render_plots(plots_dir: Path, out_dir: Path, prefix: str) -> list[Path]:
     """PNG images of the evaluate stage's plot data (workspace), for the markdown to reference."""
     import matplotlib as mpl  # noqa: PLC0415  (heavy; only the report draws)
 
@@ -162,21 +186,23 @@ def render_plots(plots_dir: Path, out_dir: Path) -> list[Path]:
         ax.scatter(frame["actual"], frame["predicted"], s=4, alpha=0.4)
         ax.plot([0, 100], [0, 100], color="grey", linewidth=1)
         ax.set(xlabel="actual comfort", ylabel="predicted comfort", title="Test period: predicted vs actual")
-        images.append(_save(fig, out_dir / "predicted_vs_actual.png"))
+        images.append(_save(fig, out_dir / f"{prefix}_predicted_vs_actual.png"))
     slices = plots_dir / "rmse_by_slice.csv"
     if slices.exists():
-        frame = pd.read_csv(slices).pivot_table(index="slice", columns="predictor", values="rmse")
+        table = pd.read_csv(slices)
+        table["slice"] = table["slice"].str.rsplit(" ", n=1).str[0]  # the file's label holds the predictor
+        frame = table.pivot_table(index="slice", columns="predictor", values="rmse")
         fig, ax = plt.subplots(figsize=(7, 4))
         frame.plot.barh(ax=ax)
         ax.set(xlabel="RMSE", title="RMSE by slice: model and baselines")
-        images.append(_save(fig, out_dir / "rmse_by_slice.png"))
+        images.append(_save(fig, out_dir / f"{prefix}_rmse_by_slice.png"))
     importance = plots_dir / "feature_importance.csv"
     if importance.exists():
         frame = pd.read_csv(importance).head(15).iloc[::-1]
         fig, ax = plt.subplots(figsize=(7, 5))
         ax.barh(frame["feature"], frame["rmse_increase"], xerr=frame["std"])
         ax.set(xlabel="RMSE increase when shuffled", title="Permutation importance (top 15)")
-        images.append(_save(fig, out_dir / "feature_importance.png"))
+        images.append(_save(fig, out_dir / f"{prefix}_feature_importance.png"))
     return images
 
 
@@ -194,21 +220,31 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--base-rev", default="main", help="the revision to compare with (the PR's base)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--validation", type=Path, default=Path("reports/validation.json"))
-    parser.add_argument("--plots", type=Path, default=Path("reports/plots"))
     parser.add_argument("--out", type=Path, default=Path("reports/pr/report.md"))
     args = parser.parse_args(argv)
 
     def body() -> None:
         params = load_params(args.params)
-        changes = metric_changes(dvc_json("metrics", "diff", args.base_rev, "--all"))
-        params_diff = dvc_json("params", "diff", args.base_rev)
-        metrics = io.read_json(Path(METRICS_FILE))
-        gate = evaluate_gate(metrics, params.gate, reference_from_git(args.base_rev, METRICS_FILE))
-        validation = io.read_json(args.validation) if args.validation.exists() else {}
-        images = render_plots(args.plots, args.out.parent)
-        io.write_text(args.out, render(args.base_rev, changes, params_diff, gate, validation, images))
-        console.print(f"report: {args.out} ({headline(changes, args.base_rev)})")
+        diff = dvc_json("metrics", "diff", args.base_rev, "--all")
+        sections = []
+        for name in params.dataset_names:
+            paths = DatasetPaths(name)
+            reference = reference_from_git(args.base_rev, paths.metrics)
+            sections.append(
+                DatasetSection(
+                    name=name,
+                    real=params.datasets[name].real,
+                    served=name == params.serve.dataset,
+                    changes=metric_changes(diff, paths.metrics),
+                    gate=evaluate_gate(io.read_json(paths.metrics), params.gate, reference),
+                    validation=io.read_json(paths.validation) if paths.validation.exists() else {},
+                    images=render_plots(paths.plots, args.out.parent, name),
+                )
+            )
+        io.write_text(args.out, render(args.base_rev, sections, dvc_json("params", "diff", args.base_rev)))
+        console.print(
+            f"report: {args.out} ({headline(sections[0].changes, args.base_rev, sections[0].name)})"
+        )
 
     run("report", body)
 
