@@ -11,7 +11,10 @@ from commute_weather.normalize import normalize
 from commute_weather.synthetic import generate
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "kma" / "samples"
+# Real KMA data the tests read, all inside the repository: the typ01 excerpts (test fixtures) and the
+# embedded Cheongju record (the pipeline's real dataset).
+TYP01_EXCERPTS = REPO / "tests" / "fixtures" / "kma"
+CHEONGJU = REPO / "data" / "external" / "cheongju"
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +24,7 @@ def params() -> PipelineParams:
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"the real KMA samples are not checked out beside the repo ({SAMPLES})")
-    return SAMPLES
+    return TYP01_EXCERPTS
 
 
 def synthetic_observations(stations: tuple[int, ...], start: str, end: str, seed: int = 7) -> pd.DataFrame:

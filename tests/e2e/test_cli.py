@@ -31,12 +31,22 @@ def test_live_smoke_check_validates_the_newest_rows(tmp_path: Path) -> None:
 
 def test_bad_params_name_the_key(tmp_path: Path) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["ingest"]["stations"] = [108, 999]
+    params["datasets"]["cheongju"]["stations"] = [131, 999]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    args = ["--params", "params.yaml", "--raw-dir", "raw", "--out", "obs.parquet"]
+    args = ["--params", "params.yaml", "--dataset", "cheongju", "--raw-dir", "raw", "--out", "obs.parquet",
+            "--stats", "stats.json"]  # fmt: skip
     result = run(tmp_path, "python", "-m", "commute_weather.ingest", *args, check=False)
     assert result.returncode == 2
-    assert "ingest.stations" in result.stderr
+    assert "datasets.cheongju.stations" in result.stderr
     assert "999" in result.stderr
     assert not (tmp_path / "raw").exists()
     assert not (tmp_path / "obs.parquet").exists()
+
+
+def test_an_unknown_dataset_is_named_with_the_known_ones(tmp_path: Path) -> None:
+    args = ["--params", str(REPO / "params.yaml"), "--dataset", "seoul", "--raw-dir", "raw",
+            "--out", "obs.parquet", "--stats", "stats.json"]  # fmt: skip
+    result = run(tmp_path, "python", "-m", "commute_weather.ingest", *args, check=False)
+    assert result.returncode == 2
+    assert "no dataset 'seoul'" in result.stderr and "'cheongju'" in result.stderr
+    assert not (tmp_path / "raw").exists()

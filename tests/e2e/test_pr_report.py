@@ -20,17 +20,19 @@ def test_report_for_a_branch_that_worsens_rmse(repo_copy: Callable[..., Path]) -
     run(repo, "git", "checkout", "-q", "-b", "weaker-model")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["hist_gradient_boosting"]["max_iter"] = 3  # barely fitted: clearly worse
+    params["train"]["selection"]["candidates"] = ["hist_gradient_boosting"]  # and nothing to fall back on
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "dvc", "repro")
     run(repo, "python", "-m", "commute_weather.report", "--base-rev", "main", "--out", "reports/pr/report.md")
     report = (repo / "reports/pr/report.md").read_text()
     lines = report.splitlines()
-    assert "WORSENS RMSE" in lines[2]
-    assert "NOT APPROVED" in lines[4]
-    assert "would **not** be packaged" in lines[4]
+    assert "cheongju: this change WORSENS RMSE" in lines[2]
+    assert "## cheongju (real record)" in report
+    assert "NOT APPROVED**: this is the served dataset, so the model would **not** be packaged" in report
     assert "| `train.hist_gradient_boosting.max_iter` | 100 | 3 |" in report
     assert "| max_rmse_regression |" in report  # compared with main's approved metrics
     assert "❌ worse" in report
-    for image in ("predicted_vs_actual.png", "rmse_by_slice.png", "feature_importance.png"):
+    for image in ("cheongju_predicted_vs_actual.png", "cheongju_rmse_by_slice.png",
+                  "cheongju_feature_importance.png"):  # fmt: skip
         assert f"]({image})" in report
         assert (repo / "reports/pr" / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

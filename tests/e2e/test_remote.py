@@ -15,7 +15,8 @@ from tests.servers import moto_s3_server
 pytestmark = pytest.mark.slow
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-access-key", "AWS_SECRET_ACCESS_KEY": "test-secret-value",
                "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
-OUTPUTS = ("data/interim/observations.parquet", "data/features/dataset.parquet", "models/model.pkl")
+OUTPUTS = ("data/interim/cheongju/observations.parquet", "data/features/cheongju/dataset.parquet",
+           "models/cheongju/model.pkl")  # fmt: skip
 
 
 def digest(path: Path) -> str:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,11 +8,12 @@ import pytest
 from commute_weather.kma.errors import KmaFormatError
 from commute_weather.kma.portal_csv import parse_portal_csv
 from commute_weather.normalize import normalize
+from tests.conftest import CHEONGJU
 
 
 @pytest.fixture(scope="module")
-def cheongju(samples: Path) -> bytes:
-    return (samples / "OBS_ASOS_TIM_131_2022.csv").read_bytes()
+def cheongju() -> bytes:
+    return (CHEONGJU / "OBS_ASOS_TIM_131_2022.csv").read_bytes()
 
 
 def test_real_export_gives_plausible_rows_without_sentinels(cheongju: bytes) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from commute_weather.report import MetricChange, headline, metric_changes
@@ -18,6 +20,17 @@ def test_verdicts(name: str, old: float | None, new: float | None, verdict: str)
 
 def test_headline_says_worse_first() -> None:
     changes = metric_changes(
-        {"metrics/metrics.json": {"model.rmse": {"old": 9.5, "new": 10.25, "diff": 0.75}}}
+        {"metrics/cheongju/metrics.json": {"model.rmse": {"old": 9.5, "new": 10.25, "diff": 0.75}}},
+        Path("metrics/cheongju/metrics.json"),
     )
-    assert headline(changes, "main") == "**This change WORSENS RMSE: 9.500 → 10.250 (+0.750) vs `main`.**"
+    assert headline(changes, "main", "cheongju") == (
+        "**cheongju: this change WORSENS RMSE: 9.500 → 10.250 (+0.7500) vs `main`.**"
+    )
+
+
+def test_a_tiny_change_shows_as_a_non_zero_number() -> None:
+    changes = metric_changes(
+        {"metrics/sample/metrics.json": {"model.rmse": {"old": 18.7, "new": 18.7003}}},
+        Path("metrics/sample/metrics.json"),
+    )
+    assert "+0.0003" in headline(changes, "main", "sample")
