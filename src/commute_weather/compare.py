@@ -102,7 +102,9 @@ class Change:
         """One line for a report: 'RMSE 9.718 -> 9.845 (+0.127, 95% interval -0.210 to +0.464): ...'."""
         label = self.metric.upper() if self.metric in {"rmse", "mae", "brier"} else self.metric
         values = f"{self.base:.{digits}f} -> {self.pr:.{digits}f} ({self.change:+.{digits}f}"
-        interval = f"{self.confidence:.0%} interval {self.low:+.{digits}f} to {self.high:+.{digits}f}"
+        interval = (
+            f"{self.confidence:.0%} interval {_endpoint(self.low, digits)} to {_endpoint(self.high, digits)}"
+        )
         return f"{label} {values}, {interval}): {self.verdict}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +113,13 @@ class Change:
             "low": self.low, "high": self.high, "confidence": self.confidence,
             "higher_is_better": self.higher_is_better, "verdict": self.verdict,
         }  # fmt: skip
+
+
+def _endpoint(value: float, digits: int) -> str:
+    """An endpoint that is not zero is never printed as zero: the verdict hangs on its sign."""
+    if value != 0 and round(value, digits) == 0:
+        return f"{value:+.1g}"
+    return f"{value:+.{digits}f}"
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,11 @@ def test_verdict_refuses_a_reversed_interval() -> None:
         verdict(0.5, 0.1)
 
 
+def test_describe_never_prints_a_nonzero_endpoint_as_zero() -> None:
+    change = Change("mae", 5.979, 6.062, 0.083, 0.00031, 0.17, 0.95, higher_is_better=False)
+    assert change.describe() == "MAE 5.979 -> 6.062 (+0.083, 95% interval +0.0003 to +0.170): worsens"
+
+
 # ---- the three cases the issue names ----
 
 
