@@ -31,7 +31,7 @@ resamples. The interval is the percentile interval of the resampled changes. It 
 RMSE and the ratio in skill (percentiles commute with monotone transforms), needs no variance formula, and
 with about 50 weekly blocks the bootstrap distribution of these smooth statistics is close to symmetric
 and centred on the point estimate, where percentile, basic and BCa intervals agree (the benchmark reports
-both percentile and basic endpoints on the pipeline's test predictions; they differ by about 0.01).
+both percentile and basic endpoints on the pipeline's test predictions; they differ by at most 0.015).
 """
 
 from __future__ import annotations
