@@ -34,7 +34,7 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 
 install: $(STAMP) ## create .venv from uv.lock (fails when uv.lock is out of date with pyproject.toml)
 
-run: install ## reproduce the pipeline on the embedded sample and print what it produced
+run: install ## reproduce the pipeline on every dataset (real record first) and print what it produced
 	dvc repro
 	python -m commute_weather.summary
 
