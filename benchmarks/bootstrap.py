@@ -26,7 +26,7 @@ from benchmarks.common import ROOT, console, median, save, table
 from commute_weather.compare import MAE, RMSE, Change, compare_frames, paired_block_bootstrap
 from commute_weather.config import CompareParams
 
-PREDICTIONS = ROOT / "data" / "predictions" / "test.parquet"
+PREDICTIONS = ROOT / "data" / "predictions" / "cheongju" / "test.parquet"
 PARAMS = CompareParams(block_days=7, resamples=2000, seed=0, confidence=0.95)
 
 

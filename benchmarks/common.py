@@ -74,8 +74,11 @@ def run_measured(command: Sequence[str], cwd: Path, env: dict[str, str] | None =
     return Measured(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)
 
 
-def load_predictor(model_dir: Path = ROOT / "models") -> Predictor:
-    """The pipeline's model with the params it was trained with (models/, as train writes it)."""
+SERVED_MODEL_DIR = ROOT / "models" / "cheongju"  # serve.dataset's model, as train writes it
+
+
+def load_predictor(model_dir: Path = SERVED_MODEL_DIR) -> Predictor:
+    """The pipeline's model with the params it was trained with."""
     return Predictor.from_artifacts(
         (model_dir / "model.pkl").read_bytes(), io.read_json(model_dir / "metadata.json")
     )
