@@ -217,6 +217,27 @@ class GateParams(Params):
     max_rmse_regression: float = Field(ge=0)
 
 
+class CompareParams(Params):
+    """The paired block bootstrap behind every "is this change real?" interval (commute_weather.compare).
+
+    block_days: the resampled unit is this many consecutive test dates, all their windows together.
+    Weather comes in spells: a cold snap, a rainy front or a heat wave lasts several days, so a model's
+    errors on neighbouring days are correlated, and resampling single days (or single windows) treats
+    correlated days as independent evidence and gives intervals that are too narrow. A week spans a
+    typical synoptic spell (fronts and highs pass in about 3-7 days), so days in different weekly blocks
+    are close to independent, while a 365-day test period still holds about 52 blocks to resample. On
+    simulated errors that persist (AR(1), phi 0.7 per day) 95% intervals from 7-day blocks cover the true
+    change 91% of the time, from single windows 61% (BENCHMARKS.md, "Paired block bootstrap").
+    resamples: bootstrap resamples (with 2,000 the endpoints move by 0.01-0.02 RMSE between seeds).
+    seed: the interval is reproducible for a seed. confidence: the interval's coverage (0.95).
+    """
+
+    block_days: int = Field(ge=1)
+    resamples: int = Field(ge=100)
+    seed: int
+    confidence: float = Field(gt=0, lt=1)
+
+
 class ServeParams(Params):
     dataset: str  # whose model `make package` packages and `make serve` serves
 
@@ -232,6 +253,7 @@ class PipelineParams(Params):
     split: SplitParams
     train: TrainParams
     gate: GateParams
+    compare: CompareParams  # read by the PR report and the gate, not by any stage
 
     @field_validator("datasets")
     @classmethod
@@ -280,24 +302,3 @@ def load_params(path: Path) -> PipelineParams:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ParamsError(f"{path}: {problems}") from exc
-
-
-class CompareParams(Params):
-    """The paired block bootstrap behind every "is this change real?" interval (commute_weather.compare).
-
-    block_days: the resampled unit is this many consecutive test dates, all their windows together.
-    Weather comes in spells: a cold snap, a rainy front or a heat wave lasts several days, so a model's
-    errors on neighbouring days are correlated, and resampling single days (or single windows) treats
-    correlated days as independent evidence and gives intervals that are too narrow. A week spans a
-    typical synoptic spell (fronts and highs pass in about 3-7 days), so days in different weekly blocks
-    are close to independent, while a 365-day test period still holds about 52 blocks to resample. On
-    simulated errors that persist (AR(1), phi 0.7 per day) 95% intervals from 7-day blocks cover the true
-    change 91% of the time, from single windows 61% (BENCHMARKS.md, "Paired block bootstrap").
-    resamples: bootstrap resamples (with 2,000 the endpoints move by 0.01-0.02 RMSE between seeds).
-    seed: the interval is reproducible for a seed. confidence: the interval's coverage (0.95).
-    """
-
-    block_days: int = Field(ge=1)
-    resamples: int = Field(ge=100)
-    seed: int
-    confidence: float = Field(gt=0, lt=1)
