@@ -12,14 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.table import Table
 
 from commute_weather import io
-from commute_weather.cli import StageError, results, run
-from commute_weather.config import GateParams, load_params
+from commute_weather.cli import StageError, console, results, run
+from commute_weather.compare import AlignmentError, Change, Comparison, compare_frames
+from commute_weather.config import CompareParams, GateParams, load_params
 from commute_weather.paths import DatasetPaths
 
 
@@ -28,8 +31,18 @@ def _check(name: str, value: float, op: str, threshold: float, passed: bool) -> 
 
 
 def evaluate_gate(
-    metrics: dict[str, Any], params: GateParams, reference: dict[str, Any] | None
+    metrics: dict[str, Any],
+    params: GateParams,
+    reference: dict[str, Any] | None,
+    rmse_change: Change | None = None,
 ) -> dict[str, Any]:
+    """Every check with its value, threshold and verdict.
+
+    The regression check compares the model's RMSE with `reference` (the same dataset's approved metrics).
+    With `rmse_change` (the paired bootstrap of both sides' test predictions, commute_weather.compare) it
+    refuses only an increase that is detectable (the interval's lower end above zero) and larger than
+    max_rmse_regression; without it (metrics only) the point increase alone decides, and the record says so.
+    """
     model_rmse = float(metrics["model"]["rmse"])
     skill = float(metrics["skill_vs_persistence"])
     train_rows = int(metrics["rows"]["train"])
@@ -49,12 +62,49 @@ def evaluate_gate(
         regression = {"check": "max_rmse_regression", "passed": True, "skipped": True,
                       "reason": "no approved model's metrics to compare with"}  # fmt: skip
     else:
-        increase = model_rmse - float(reference["model"]["rmse"])
-        regression = _check("max_rmse_regression", increase, "<=", params.max_rmse_regression,
-                            increase <= params.max_rmse_regression)  # fmt: skip
-        regression["reference_rmse"] = float(reference["model"]["rmse"])
+        regression = _regression(model_rmse, float(reference["model"]["rmse"]), params, rmse_change)
     checks.append(regression)
     return {"approved": all(c["passed"] for c in checks), "checks": checks}
+
+
+def _regression(
+    model_rmse: float, reference_rmse: float, params: GateParams, change: Change | None
+) -> dict[str, Any]:
+    increase = model_rmse - reference_rmse
+    large = increase > params.max_rmse_regression
+    if change is None:
+        check = _check("max_rmse_regression", increase, "<=", params.max_rmse_regression, not large)
+        check["rule"] = "point increase only (no predictions to compare: no interval)"
+    else:
+        detectable = change.low > 0
+        check = _check("max_rmse_regression", increase, "<=", params.max_rmse_regression,
+                       not (detectable and large))  # fmt: skip
+        check["interval"] = [round(change.low, 4), round(change.high, 4)]
+        check["confidence"] = change.confidence
+        if detectable and large:
+            check["rule"] = "detectable increase larger than allowed"
+        elif large:
+            check["rule"] = "increase larger than allowed but not detectable (interval reaches 0)"
+        elif detectable:
+            check["rule"] = "detectable increase within what is allowed"
+        else:
+            check["rule"] = "no detectable increase"
+    check["reference_rmse"] = reference_rmse
+    return check
+
+
+def describe_value(check: dict[str, Any]) -> str:
+    """A check's value for a table: the regression check's increase carries its interval when it has one."""
+    value = f"{check['value']:g}"
+    if "interval" in check:
+        low, high = check["interval"]
+        value = f"{check['value']:+.4f} ({check['confidence']:.0%} interval {low:+.4f} to {high:+.4f})"
+    return value
+
+
+def describe_verdict(check: dict[str, Any], fail: str = "FAIL") -> str:
+    verdict = "pass" if check["passed"] else fail
+    return f"{verdict}: {check['rule']}" if "rule" in check else verdict
 
 
 def _dataset(metrics: dict[str, Any]) -> str | None:
@@ -73,6 +123,44 @@ def reference_from_git(revision: str, path: Path) -> dict[str, Any] | None:
     return loaded
 
 
+class PredictionsUnavailableError(Exception):
+    """No interval: one side's test predictions cannot be read or do not pair up. The message says why."""
+
+
+def predictions_at_revision(revision: str, path: Path) -> pd.DataFrame:
+    """A dataset's test predictions as `revision` produced them, through DVC: from the local cache (a
+    revision reproduced here, or pulled) or the remote. Nothing is re-trained."""
+    import dvc.api  # noqa: PLC0415  (slow to import; only comparisons need it)
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+    from dvc.exceptions import DvcException, PathMissingError  # noqa: PLC0415
+
+    try:
+        with dvc.api.open(path.as_posix(), rev=revision, mode="rb") as handle:
+            data = handle.read()
+    except PathMissingError as exc:
+        raise PredictionsUnavailableError(f"`{revision}` has no `{path.as_posix()}` to compare with") from exc
+    except (DvcException, BotoCoreError, ClientError, FileNotFoundError) as exc:
+        raise PredictionsUnavailableError(
+            f"the base's predictions are not in the DVC cache or remote ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); run `dvc pull -r storage` or reproduce the base"
+        ) from exc
+    return pd.read_parquet(BytesIO(data))
+
+
+def compare_with_revision(revision: str, name: str, params: CompareParams) -> Comparison:
+    """The paired bootstrap of the workspace's test predictions of dataset `name` against `revision`'s."""
+    path = DatasetPaths(name).predictions
+    if not path.exists():
+        raise PredictionsUnavailableError(
+            f"this change's predictions `{path.as_posix()}` are missing; run `dvc repro`"
+        )
+    base = predictions_at_revision(revision, path)
+    try:
+        return compare_frames(base, pd.read_parquet(path), params)
+    except AlignmentError as exc:
+        raise PredictionsUnavailableError(str(exc)) from exc
+
+
 def gate_table(gate: dict[str, Any]) -> Table:
     verdict = "[bold green]APPROVED[/]" if gate["approved"] else "[bold red]NOT APPROVED[/]"
     table = Table(title=f"quality gate: {verdict}")
@@ -82,12 +170,7 @@ def gate_table(gate: dict[str, Any]) -> Table:
         if c.get("skipped"):
             table.add_row(c["check"], "-", "-", f"skipped: {c['reason']}")
         else:
-            table.add_row(
-                c["check"],
-                f"{c['value']:g}",
-                f"{c['op']} {c['threshold']:g}",
-                "pass" if c["passed"] else "FAIL",
-            )
+            table.add_row(c["check"], describe_value(c), f"{c['op']} {c['threshold']:g}", describe_verdict(c))
     return table
 
 
@@ -109,9 +192,19 @@ def main(argv: list[str] | None = None) -> None:
         params.dataset(name)  # a clear error for a name params.yaml does not have
         metrics_path = DatasetPaths(name).metrics
         ref = io.read_json(args.reference) if args.reference else None
+        rmse_change = None
         if args.reference_rev:
             ref = reference_from_git(args.reference_rev, metrics_path)
-        gate = evaluate_gate(io.read_json(metrics_path), params.gate, ref)
+            if ref is not None:
+                try:
+                    rmse_change = compare_with_revision(args.reference_rev, name, params.compare).changes[
+                        "rmse"
+                    ]
+                except PredictionsUnavailableError as exc:
+                    console.print(
+                        f"gate: no interval for the regression check, the point rule decides: {exc}"
+                    )
+        gate = evaluate_gate(io.read_json(metrics_path), params.gate, ref, rmse_change)
         if args.out:
             io.write_json(args.out, gate)
         results.print(gate_table(gate))
