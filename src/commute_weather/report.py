@@ -21,8 +21,16 @@ import pandas as pd
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
+from commute_weather.compare import Change, Comparison, Verdict
 from commute_weather.config import load_params
-from commute_weather.gate import evaluate_gate, reference_from_git
+from commute_weather.gate import (
+    PredictionsUnavailableError,
+    compare_with_revision,
+    describe_value,
+    describe_verdict,
+    evaluate_gate,
+    reference_from_git,
+)
 from commute_weather.paths import DatasetPaths
 
 HEADLINE = "model.rmse"
@@ -91,17 +99,68 @@ def _change_row(change: MetricChange) -> str:
     )
 
 
-def headline(changes: dict[str, MetricChange], base: str, dataset: str) -> str:
+WORDS: dict[Verdict, str] = {
+    "improves": "improves", "worsens": "WORSENS", "no detectable change": "no detectable change",
+}  # fmt: skip
+
+
+def _endpoint(value: float) -> str:
+    """An interval endpoint; one that is not zero never prints as zero (the verdict hangs on its sign)."""
+    return f"{value:+.1g}" if value != 0 and round(value, 3) == 0 else f"{value:+.3f}"
+
+
+def interval(change: Change) -> str:
+    return f"{change.confidence:.0%} interval {_endpoint(change.low)} to {_endpoint(change.high)}"
+
+
+def headline(
+    changes: dict[str, MetricChange],
+    base: str,
+    dataset: str,
+    comparison: Comparison | None = None,
+    no_interval: str | None = None,
+) -> str:
+    """The dataset's first line. With a comparison of both sides' predictions its verdict comes from the
+    RMSE change's interval (improves, WORSENS, no detectable change); without, from the point change."""
+    if comparison is not None:
+        rmse_change = comparison.changes["rmse"]
+        return (
+            f"**{dataset}: RMSE {rmse_change.base:.3f} → {rmse_change.pr:.3f} ({rmse_change.change:+.4f}, "
+            f"{interval(rmse_change)}): {WORDS[rmse_change.verdict]}** (vs `{base}`)"
+        )
     rmse = changes.get(HEADLINE)
     if rmse is None or rmse.new is None:
         return f"**{dataset}: no model metrics to compare with `{base}`.**"
     if rmse.old is None:
         return f"**{dataset}: first model, RMSE {rmse.new:.3f}** (no metrics on `{base}`)."
     word = {"better": "improves", "worse": "WORSENS", "same": "leaves unchanged"}[rmse.verdict]
-    return (
+    line = (
         f"**{dataset}: this change {word} RMSE: {rmse.old:.3f} → {rmse.new:.3f} ({rmse.change:+.4f}) "
         f"vs `{base}`.**"
     )
+    return f"{line} No interval (see its section)." if no_interval else line
+
+
+COMPARED = (("rmse", "RMSE"), ("skill_vs_persistence", "skill vs persistence"), ("mae", "MAE"))
+
+
+def render_comparison(comparison: Comparison | None, no_interval: str | None) -> list[str]:
+    """The table of changes with their paired block-bootstrap intervals, or why there is none."""
+    if comparison is None:
+        return [f"No interval: {no_interval}", ""] if no_interval else []
+    lines = [
+        f"### Is the change real? ({comparison.windows:,} test windows on {comparison.days} days, "
+        f"{comparison.block_days}-day blocks, {comparison.resamples:,} resamples, seed {comparison.seed})",
+        "",
+        "| metric | base | this change | change | interval | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in COMPARED:
+        c = comparison.changes[key]
+        lines.append(
+            f"| {label} | {c.base:.3f} | {c.pr:.3f} | {c.change:+.4f} | {interval(c)} | {WORDS[c.verdict]} |"
+        )
+    return [*lines, ""]
 
 
 @dataclass(frozen=True)
@@ -113,12 +172,14 @@ class DatasetSection:
     gate: dict[str, Any]
     validation: dict[str, Any]
     images: list[Path]
+    comparison: Comparison | None = None  # both sides' test predictions, paired bootstrap
+    no_interval: str | None = None  # why there is no comparison
 
 
 def render(base: str, sections: list[DatasetSection], params_diff: dict[str, Any]) -> str:
     """The report: every dataset's headline first (real first), then a section per dataset, then params."""
     lines = ["## commute-weather model report", ""]
-    lines += [headline(s.changes, base, s.name) for s in sections] + [""]
+    lines += [headline(s.changes, base, s.name, s.comparison, s.no_interval) for s in sections] + [""]
     for section in sections:
         lines += render_section(section)
     lines += ["### Params changed", ""]
@@ -141,6 +202,7 @@ def render_section(section: DatasetSection) -> list[str]:
         lines += [f"Gate: **{verdict}**: this is the served dataset, so the model {packaged}.", ""]
     else:
         lines += [f"Gate: **{verdict}** (not the served dataset: informs, does not block packaging).", ""]
+    lines += render_comparison(section.comparison, section.no_interval)
     lines += [
         "### Metrics (test period)",
         "",
@@ -158,9 +220,9 @@ def render_section(section: DatasetSection) -> list[str]:
         if check.get("skipped"):
             lines.append(f"| {check['check']} | — | — | skipped: {check['reason']} |")
         else:
-            verdict = "pass" if check["passed"] else "**FAIL**"
             bound = f"{check['op']} {check['threshold']:g}"
-            lines.append(f"| {check['check']} | {check['value']:g} | {bound} | {verdict} |")
+            verdict = describe_verdict(check, fail="**FAIL**")
+            lines.append(f"| {check['check']} | {describe_value(check)} | {bound} | {verdict} |")
     failing = [c for c in validation.get("checks", []) if not c["passed"]]
     lines += ["", "### Data validation", "",
               f"{validation.get('status', 'missing')}: {validation.get('rows', 0):,} rows, "
@@ -230,21 +292,29 @@ def main(argv: list[str] | None = None) -> None:
         for name in params.dataset_names:
             paths = DatasetPaths(name)
             reference = reference_from_git(args.base_rev, paths.metrics)
+            comparison, no_interval = None, None
+            try:
+                comparison = compare_with_revision(args.base_rev, name, params.compare)
+            except PredictionsUnavailableError as exc:
+                no_interval = str(exc)
+            rmse_change = None if comparison is None else comparison.changes["rmse"]
             sections.append(
                 DatasetSection(
                     name=name,
                     real=params.datasets[name].real,
                     served=name == params.serve.dataset,
                     changes=metric_changes(diff, paths.metrics),
-                    gate=evaluate_gate(io.read_json(paths.metrics), params.gate, reference),
+                    gate=evaluate_gate(io.read_json(paths.metrics), params.gate, reference, rmse_change),
                     validation=io.read_json(paths.validation) if paths.validation.exists() else {},
                     images=render_plots(paths.plots, args.out.parent, name),
+                    comparison=comparison,
+                    no_interval=no_interval,
                 )
             )
         io.write_text(args.out, render(args.base_rev, sections, dvc_json("params", "diff", args.base_rev)))
-        console.print(
-            f"report: {args.out} ({headline(sections[0].changes, args.base_rev, sections[0].name)})"
-        )
+        first = sections[0]
+        line = headline(first.changes, args.base_rev, first.name, first.comparison, first.no_interval)
+        console.print(f"report: {args.out} ({line})")
 
     run("report", body)
 

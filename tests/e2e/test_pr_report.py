@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,11 +27,28 @@ def test_report_for_a_branch_that_worsens_rmse(repo_copy: Callable[..., Path]) -
     run(repo, "python", "-m", "commute_weather.report", "--base-rev", "main", "--out", "reports/pr/report.md")
     report = (repo / "reports/pr/report.md").read_text()
     lines = report.splitlines()
-    assert "cheongju: this change WORSENS RMSE" in lines[2]
+    # main was reproduced in this repository, so its predictions are in the local DVC cache: an interval.
+    first = re.fullmatch(
+        r"\*\*cheongju: RMSE [\d.]+ → [\d.]+ \(\+[\d.]+, 95% interval ([+-][\d.e-]+) to ([+-][\d.e-]+)\): "
+        r"WORSENS\*\* \(vs `main`\)",
+        lines[2],
+    )
+    assert first, lines[2]
+    assert 0 < float(first[1]) < float(first[2])  # the whole interval above zero
+    assert "### Is the change real? (" in report
+    assert re.search(
+        r"\| RMSE \| [\d.]+ \| [\d.]+ \| \+[\d.]+ \| 95% interval \+[\d.]+ to \+[\d.]+ \| WORSENS \|", report
+    )
+    assert "No interval" not in report
     assert "## cheongju (real record)" in report
     assert "NOT APPROVED**: this is the served dataset, so the model would **not** be packaged" in report
     assert "| `train.hist_gradient_boosting.max_iter` | 100 | 3 |" in report
-    assert "| max_rmse_regression |" in report  # compared with main's approved metrics
+    # compared with main's approved metrics, and refused for a detectable increase beyond the allowed one
+    assert re.search(
+        r"\| max_rmse_regression \| \+[\d.]+ \(95% interval \+[\d.]+ to \+[\d.]+\) \| <= 0.25 \| "
+        r"\*\*FAIL\*\*: detectable increase larger than allowed \|",
+        report,
+    )
     assert "❌ worse" in report
     for image in ("cheongju_predicted_vs_actual.png", "cheongju_rmse_by_slice.png",
                   "cheongju_feature_importance.png"):  # fmt: skip

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from commute_weather.report import MetricChange, headline, metric_changes
+from commute_weather.compare import compare_frames
+from commute_weather.report import MetricChange, headline, metric_changes, render_comparison
+from tests.unit.test_compare import PARAMS, predictions_frame
 
 
 @pytest.mark.parametrize(
@@ -34,3 +36,49 @@ def test_a_tiny_change_shows_as_a_non_zero_number() -> None:
         Path("metrics/sample/metrics.json"),
     )
     assert "+0.0003" in headline(changes, "main", "sample")
+
+
+@pytest.mark.parametrize(
+    ("shift", "word"),
+    [(5.0, "WORSENS"), (0.0, "no detectable change")],
+)
+def test_headline_verdict_comes_from_the_interval(shift: float, word: str) -> None:
+    base = predictions_frame(days=200)
+    comparison = compare_frames(base, base.assign(model=base["model"] + shift), PARAMS)
+    line = headline({}, "main", "cheongju", comparison)
+    rmse_change = comparison.changes["rmse"]
+    assert line == (
+        f"**cheongju: RMSE {rmse_change.base:.3f} → {rmse_change.pr:.3f} ({rmse_change.change:+.4f}, "
+        f"95% interval {rmse_change.low:+.3f} to {rmse_change.high:+.3f}): {word}** (vs `main`)"
+    )
+    if shift:
+        assert rmse_change.low > 0
+
+
+def test_headline_improves_when_the_interval_is_below_zero() -> None:
+    base = predictions_frame(days=200)
+    better = base.assign(model=base["label"] + 0.5 * (base["model"] - base["label"]))
+    line = headline({}, "main", "cheongju", compare_frames(base, better, PARAMS))
+    assert line.endswith("): improves** (vs `main`)")
+
+
+def test_without_an_interval_the_point_headline_stays_and_the_section_says_why() -> None:
+    changes = metric_changes(
+        {"metrics/cheongju/metrics.json": {"model.rmse": {"old": 9.5, "new": 10.25}}},
+        Path("metrics/cheongju/metrics.json"),
+    )
+    reason = "the base's predictions are not in the DVC cache or remote"
+    assert headline(changes, "main", "cheongju", None, reason) == (
+        "**cheongju: this change WORSENS RMSE: 9.500 → 10.250 (+0.7500) vs `main`.** "
+        "No interval (see its section)."
+    )
+    assert render_comparison(None, reason) == [f"No interval: {reason}", ""]
+
+
+def test_comparison_table_rows() -> None:
+    base = predictions_frame(days=200)
+    lines = render_comparison(compare_frames(base, base.assign(model=base["model"] + 5), PARAMS), None)
+    assert lines[0].startswith("### Is the change real? (400 test windows on 200 days, 7-day blocks")
+    assert [line.split(" | ")[0] for line in lines[4:7]] == ["| RMSE", "| skill vs persistence", "| MAE"]
+    assert lines[4].endswith("| WORSENS |")
+    assert lines[5].endswith("| WORSENS |")  # skill falls
