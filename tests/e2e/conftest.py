@@ -82,3 +82,31 @@ def repo_copy(tmp_path: Path) -> Callable[..., Path]:
         return copy_repo(tmp_path / "repo", params)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def _reproduced_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SMALL pipeline, reproduced once per test worker and committed; tests get copies of it."""
+    repo = copy_repo(tmp_path_factory.mktemp("small-pipeline"), SMALL)
+    run(repo, "dvc", "repro")
+    commit(repo, "small pipeline reproduced")
+    return repo
+
+
+@pytest.fixture
+def small_repo(_reproduced_small: Path, tmp_path: Path) -> Callable[..., Path]:
+    """A private copy of the reproduced SMALL pipeline (Git history, DVC cache and outputs), with `changes`
+    merged into its params.yaml (uncommitted): only what a test changes is recomputed."""
+
+    def skip_dvc_tmp(directory: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(directory) == _reproduced_small / ".dvc" else []  # locks, state: per copy
+
+    def make(changes: dict[str, Any] | None = None) -> Path:
+        target = tmp_path / "repo"
+        shutil.copytree(_reproduced_small, target, symlinks=True, ignore=skip_dvc_tmp)
+        if changes:
+            path = target / "params.yaml"
+            path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), changes), sort_keys=False))
+        return target
+
+    return make

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from commute_weather.paths import DatasetPaths
-from tests.e2e.conftest import SMALL, commit, merge, run
+from tests.e2e.conftest import run
 
 pytestmark = pytest.mark.slow
 UP_TO_DATE = "Data and pipelines are up to date"
@@ -55,19 +55,16 @@ def test_default_pipeline_reproduces_the_committed_figures(repo_copy: Callable[.
     assert UP_TO_DATE in run(repo, "dvc", "status").stdout
 
 
-def test_two_clean_runs_give_identical_model_and_metrics(repo_copy: Callable[..., Path]) -> None:
-    repo = repo_copy(SMALL)
-    run(repo, "dvc", "repro")
+def test_two_clean_runs_give_identical_model_and_metrics(small_repo: Callable[..., Path]) -> None:
+    repo = small_repo()
     outputs = (REAL.model, REAL.metrics, Path("data/features/cheongju/dataset.parquet"))
     first = {p: digest(repo / p) for p in outputs}
     run(repo, "dvc", "repro", "--force")
     assert {p: digest(repo / p) for p in first} == first
 
 
-def test_experiment_reruns_only_downstream_stages_and_diffs_work(repo_copy: Callable[..., Path]) -> None:
-    repo = repo_copy(SMALL)
-    run(repo, "dvc", "repro")
-    commit(repo, "baseline run")
+def test_experiment_reruns_only_downstream_stages_and_diffs_work(small_repo: Callable[..., Path]) -> None:
+    repo = small_repo()
     out = run(repo, "dvc", "exp", "run", "-S", "train.hist_gradient_boosting.learning_rate=0.2").stdout
     assert "Running stage 'train@cheongju'" in out and "Running stage 'evaluate@cheongju'" in out
     assert "Running stage 'ingest@cheongju'" not in out and "Running stage 'featurize@cheongju'" not in out
@@ -80,9 +77,8 @@ def test_experiment_reruns_only_downstream_stages_and_diffs_work(repo_copy: Call
     assert plots[(REAL.plots / "predictions.csv").as_posix()][0]["revisions"] == ["workspace", "HEAD"]
 
 
-def test_gate_flips_with_a_readable_reason(repo_copy: Callable[..., Path]) -> None:
-    repo = repo_copy(SMALL)
-    run(repo, "dvc", "repro")
+def test_gate_flips_with_a_readable_reason(small_repo: Callable[..., Path]) -> None:
+    repo = small_repo()
     assert run(repo, "python", "-m", "commute_weather.gate").returncode == 0
     strict = repo / "strict.yaml"
     params = (repo / "params.yaml").read_text().replace("rmse_max: 11.0", "rmse_max: 1.0")
@@ -92,11 +88,11 @@ def test_gate_flips_with_a_readable_reason(repo_copy: Callable[..., Path]) -> No
     assert "NOT APPROVED" in result.stdout and "failed rmse_max" in result.stderr
 
 
-def test_a_second_dataset_is_configuration_only(repo_copy: Callable[..., Path]) -> None:
+def test_a_second_dataset_is_configuration_only(small_repo: Callable[..., Path]) -> None:
     """A user's own portal exports: a folder and an entry in params.yaml, nothing else."""
     mine = {"source": "csv", "real": True, "stations": [131], "start_month": "2021-01",
             "end_month": "2022-12", "input": "data/external/mine"}  # fmt: skip
-    repo = repo_copy(merge(SMALL, {"datasets": {"cheongju": {}, "mine": mine}}))
+    repo = small_repo({"datasets": {"cheongju": {}, "mine": mine}})
     (repo / "data/external/mine").mkdir()
     for name in ("OBS_ASOS_TIM_131_2021.csv", "OBS_ASOS_TIM_131_2022.csv"):
         (repo / "data/external/mine" / name).write_bytes(
@@ -104,6 +100,7 @@ def test_a_second_dataset_is_configuration_only(repo_copy: Callable[..., Path]) 
         )
     out = run(repo, "dvc", "repro").stdout
     assert "Running stage 'evaluate@mine'" in out
+    assert "Running stage 'ingest@cheongju'" not in out  # the existing dataset is untouched
     mine_metrics = read(repo, DatasetPaths("mine").metrics)
     assert mine_metrics["dataset"] == {
         "name": "mine",
@@ -113,8 +110,8 @@ def test_a_second_dataset_is_configuration_only(repo_copy: Callable[..., Path]) 
     assert read(repo, DatasetPaths("mine").ingest_stats)["duplicate_hours_collapsed"] == 0
 
 
-def test_too_short_a_record_names_the_period_and_dates(repo_copy: Callable[..., Path]) -> None:
-    repo = repo_copy(merge(SMALL, {"split": {"test_days": 365, "validation_days": 400}}))
+def test_too_short_a_record_names_the_period_and_dates(small_repo: Callable[..., Path]) -> None:
+    repo = small_repo({"split": {"test_days": 365, "validation_days": 400}})
     result = run(repo, "dvc", "repro", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
@@ -122,8 +119,10 @@ def test_too_short_a_record_names_the_period_and_dates(repo_copy: Callable[..., 
     assert "Traceback" not in output
 
 
-def test_conflicting_exports_name_both_files_the_hour_and_the_column(repo_copy: Callable[..., Path]) -> None:
-    repo = repo_copy(SMALL)
+def test_conflicting_exports_name_both_files_the_hour_and_the_column(
+    small_repo: Callable[..., Path],
+) -> None:
+    repo = small_repo()
     folder = repo / "data/external/cheongju"
     overlap = folder / "OBS_ASOS_TIM_131_20220301-20230323.csv"
     text = overlap.read_bytes().decode("cp949").replace("2022-03-01 02:00,5.6,", "2022-03-01 02:00,9.9,", 1)
@@ -133,13 +132,13 @@ def test_conflicting_exports_name_both_files_the_hour_and_the_column(repo_copy: 
     message = result.stdout + result.stderr
     assert "OBS_ASOS_TIM_131_2022.csv and OBS_ASOS_TIM_131_20220301-20230323.csv disagree" in message
     assert "2022-03-01 02:00" in message and "temperature_c" in message
-    assert not (repo / "data/interim/cheongju/observations.parquet").exists()
+    assert not (repo / "data/interim/cheongju/observations.parquet").exists()  # nothing half-written
 
 
-def test_kma_source_without_key_fails_at_once_and_writes_nothing(repo_copy: Callable[..., Path]) -> None:
+def test_kma_source_without_key_fails_at_once_and_writes_nothing(small_repo: Callable[..., Path]) -> None:
     live = {"source": "kma", "real": True, "stations": [108], "start_month": "2024-01",
             "end_month": "2024-02", "input": "src/commute_weather/kma/client.py"}  # fmt: skip
-    repo = repo_copy(merge(SMALL, {"datasets": {"live": live}, "serve": {"dataset": "live"}}))
+    repo = small_repo({"datasets": {"cheongju": {}, "live": live}, "serve": {"dataset": "live"}})
     result = run(repo, "dvc", "repro", "ingest@live", check=False, env={"KMA_AUTH_KEY": ""})
     assert result.returncode != 0
     assert "KMA_AUTH_KEY is not set" in result.stdout + result.stderr

@@ -9,15 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import SMALL, commit, run
+from tests.e2e.conftest import run
 
 pytestmark = pytest.mark.slow
 
 
-def test_report_for_a_branch_that_worsens_rmse(repo_copy: Callable[..., Path]) -> None:
-    repo = repo_copy(SMALL)
-    run(repo, "dvc", "repro")
-    commit(repo, "approved model on main")
+def test_report_for_a_branch_that_worsens_rmse(small_repo: Callable[..., Path]) -> None:
+    repo = small_repo()  # main: the approved model, reproduced and committed
     run(repo, "git", "checkout", "-q", "-b", "weaker-model")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["hist_gradient_boosting"]["max_iter"] = 3  # barely fitted: clearly worse

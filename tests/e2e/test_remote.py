@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import SMALL, commit, run
+from tests.e2e.conftest import run
 from tests.servers import moto_s3_server
 
 pytestmark = pytest.mark.slow
@@ -24,11 +24,9 @@ def digest(path: Path) -> str:
 
 
 def test_push_then_pull_into_a_fresh_clone_reproduces_nothing(
-    repo_copy: Callable[..., Path], tmp_path: Path
+    small_repo: Callable[..., Path], tmp_path: Path
 ) -> None:
-    repo = repo_copy(SMALL)
-    run(repo, "dvc", "repro")
-    commit(repo, "pipeline run")
+    repo = small_repo()
     with moto_s3_server(tmp_path) as endpoint:
         assert httpx.put(f"{endpoint}/commute-weather-dvc").status_code == 200  # create the bucket
         env = {**CREDENTIALS, "DVC_S3_ENDPOINT_URL": endpoint}
