@@ -23,7 +23,7 @@ from scipy.special import ndtr, ndtri
 from commute_weather.kma.records import KST
 from commute_weather.kma.typ01 import format_typ01
 from commute_weather.normalize import WINTER_MONTHS, WINTER_REPORT_EVERY_H
-from commute_weather.stations import KNOWN_STATIONS
+from commute_weather.stations import KNOWN_STATIONS, Station
 
 # Seoul, from FORMAT.md: monthly mean temperature 2023 and precipitation normals 1991-2020 (Jan-Dec).
 MONTHLY_TEMPERATURE_C = np.array([-1.5, 2.3, 9.8, 13.8, 19.5, 23.4, 26.7, 27.2, 23.6, 15.8, 6.9, 1.1])
@@ -31,15 +31,44 @@ MONTHLY_PRECIPITATION_MM = np.array(
     [16.8, 28.2, 36.9, 72.9, 103.6, 129.5, 414.4, 348.2, 141.5, 52.2, 51.1, 22.6]
 )
 # Share of hours with precipitation falling, by month (monsoon peak in July).
-MONTHLY_WET_FRACTION = np.array([0.08, 0.09, 0.1, 0.09, 0.08, 0.11, 0.2, 0.18, 0.1, 0.08, 0.08, 0.09])
-DIURNAL_RANGE_C = np.array([8.5, 9.0, 9.5, 10.0, 9.5, 8.0, 6.0, 6.5, 8.0, 9.5, 9.0, 8.5])
-DEW_DEPRESSION_C = np.array([10.0, 10.5, 12.0, 12.0, 10.0, 7.5, 4.5, 4.5, 6.5, 9.0, 9.5, 10.0])
+MONTHLY_WET_FRACTION = np.array([0.08, 0.08, 0.09, 0.1, 0.12, 0.15, 0.22, 0.23, 0.13, 0.11, 0.1, 0.09])
+DIURNAL_RANGE_C = np.array([9.0, 9.5, 13.0, 14.0, 13.2, 9.7, 7.3, 7.9, 9.5, 11.3, 10.7, 9.0])
+DEW_DEPRESSION_C = np.array([10.0, 10.5, 12.0, 12.0, 10.0, 8.0, 5.5, 5.5, 7.5, 9.0, 9.5, 10.0])
 WIND_SCALE_MS = np.array([2.4, 2.5, 2.8, 2.9, 2.5, 2.2, 2.2, 2.1, 2.0, 2.0, 2.2, 2.3])
 # Korea's most humid summer hours reach dew points of about 28-29 C. Without a ceiling, hot anomalies
 # over long ranges gave 35 C and more, which the data contract (rightly) rejects.
 MAX_DEW_POINT_C = 29.0
 RAIN_LAG_H = 5
-WIND_MEMORY_H = 4.0
+# Synoptic rain: weights of the storm process (seen in the pressure), a shared frontal-rain process and
+# local noise (unit variance together). The storm weight sets how strongly the pressure anomaly leads rain.
+RAIN_STORM_WEIGHT = 0.55
+RAIN_FRONT_WEIGHT = 0.65
+RAIN_LOCAL_WEIGHT = 0.52
+FRONT_MEMORY_H = 24.0
+RAIN_LOCAL_MEMORY_H = 10.0
+# Convective showers: the share of hours with a shower peaks at SHOWER_PEAK_SHARE at SHOWER_PEAK_H in
+# high summer (SHOWER_SEASON by month), falling off over SHOWER_SPREAD_H hours either side.
+SHOWER_SEASON = np.array([0.0, 0.0, 0.05, 0.15, 0.35, 0.7, 1.0, 1.0, 0.6, 0.2, 0.05, 0.0])
+SHOWER_PEAK_SHARE = 0.11
+SHOWER_PEAK_H = 14.0
+SHOWER_SPREAD_H = 3.0
+SHOWER_FLOOR = 0.1
+SHOWER_DAY_WEIGHT = 0.7
+SHOWER_LOCAL_WEIGHT = 0.71
+SHOWER_MEMORY_H = 1.5
+INSTABILITY_MEMORY_H = 24.0
+# The daily temperature cycle: minimum near sunrise (about 07 h in January, 05:30 in July), maximum at
+# 15:30, a steep rise, and a night cooling that is fast in the evening and slows towards dawn.
+MIN_HOUR_MEAN = 6.0
+MIN_HOUR_SWING = 1.0
+MAX_HOUR = 15.5
+NIGHT_COOLING_RATE = 1.0
+# Wind: the afternoon boost over calm nights (between WIND_RISE_H and WIND_RISE_H + WIND_DAY_H).
+WIND_RISE_H = 8.5
+WIND_DAY_H = 14.0
+WIND_DAY_BOOST = 1.1
+WIND_STORM_GAIN = 0.2
+WIND_MEMORY_H = 6.0
 STORM_MEMORY_H = 30.0
 ANOMALY_MEMORY_H = 60.0
 MISSING_FIELD_RATE = 0.002
@@ -80,12 +109,94 @@ class SharedWeather:
 
     storm: np.ndarray
     anomaly: np.ndarray
+    front: np.ndarray
+    instability: np.ndarray
 
 
 def shared_weather(times: pd.DatetimeIndex, seed: int) -> SharedWeather:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     n = len(times) + RAIN_LAG_H
-    return SharedWeather(storm=_ar1(rng, n, STORM_MEMORY_H), anomaly=_ar1(rng, n, ANOMALY_MEMORY_H))
+    storm, anomaly = _ar1(rng, n, STORM_MEMORY_H), _ar1(rng, n, ANOMALY_MEMORY_H)
+    # Drawn after the first two, so that those stay what they were for the same seed.
+    front, instability = _ar1(rng, n, FRONT_MEMORY_H), _ar1(rng, n, INSTABILITY_MEMORY_H)
+    return SharedWeather(storm=storm, anomaly=anomaly, front=front, instability=instability)
+
+
+def _diurnal_shape(times: pd.DatetimeIndex) -> np.ndarray:
+    """About -1 at the daily minimum (near sunrise), +1 at the maximum (mid-afternoon), daily mean 0: a cosine
+    rise by day, an exponential cooling by night (fast after sunset, slow towards dawn)."""
+    day = times.day_of_year.to_numpy()
+    t_min = MIN_HOUR_MEAN + MIN_HOUR_SWING * np.cos(2 * np.pi * (day - 15) / 365.25)
+    shape = _raw_diurnal_shape(times.hour.to_numpy().astype(float), t_min)
+    # Centre each day's cycle so that the monthly mean temperatures stay the normals.
+    mean = _raw_diurnal_shape(np.arange(24.0)[None, :], t_min[:, None]).mean(axis=1)
+    centred: np.ndarray = shape - mean
+    return centred
+
+
+def _raw_diurnal_shape(hour: np.ndarray, t_min: np.ndarray) -> np.ndarray:
+    rise = MAX_HOUR - t_min
+    since_min = (hour - t_min) % 24
+    x = np.clip((since_min - rise) / (24 - rise), 0, 1)
+    k = NIGHT_COOLING_RATE
+    night = -1 + 2 * (np.exp(-k * x) - np.exp(-k)) / (1 - np.exp(-k))
+    shape: np.ndarray = np.where(since_min <= rise, -np.cos(np.pi * np.minimum(since_min / rise, 1)), night)
+    return shape
+
+
+def _shower_hour_shape(hour: np.ndarray) -> np.ndarray:
+    distance = (hour - SHOWER_PEAK_H + 12) % 24 - 12
+    shape: np.ndarray = SHOWER_FLOOR + (1 - SHOWER_FLOOR) * np.exp(-0.5 * (distance / SHOWER_SPREAD_H) ** 2)
+    return shape
+
+
+def _shower_share(times: pd.DatetimeIndex) -> np.ndarray:
+    """Share of hours with a convective shower, by season and hour of day."""
+    hour = times.hour.to_numpy().astype(float)
+    share: np.ndarray = SHOWER_PEAK_SHARE * _seasonal(SHOWER_SEASON, times) * _shower_hour_shape(hour)
+    return share
+
+
+def _seasonal_shower_mean(times: pd.DatetimeIndex) -> np.ndarray:
+    """The daily mean of `_shower_share` on each hour's date."""
+    day_mean = float(_shower_hour_shape(np.arange(24, dtype=float)).mean())
+    mean: np.ndarray = SHOWER_PEAK_SHARE * _seasonal(SHOWER_SEASON, times) * day_mean
+    return mean
+
+
+def _precipitation(
+    times: pd.DatetimeIndex, station: Station, shared: SharedWeather, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether precipitation falls each hour, and how much (mm). Two kinds:
+    - synoptic rain: the storm process (which also lowers the pressure) crossing a monthly threshold
+      RAIN_LAG_H later, but only partly: a shared frontal-rain process and local noise, which the pressure
+      does not show, decide as much, so the pressure leads rain as weakly as in the real record;
+    - convective showers: short, local, mostly on summer afternoons, out of a dry hour, invisible in the
+      pressure; a shared day-to-day instability makes some days showery at every station.
+    """
+    n = len(times)
+    synoptic = (
+        RAIN_STORM_WEIGHT * shared.storm[:n]
+        + RAIN_FRONT_WEIGHT * shared.front[:n]
+        + RAIN_LOCAL_WEIGHT * _ar1(rng, n, RAIN_LOCAL_MEMORY_H)
+    )
+    shower_share = _shower_share(times)
+    wet_fraction = np.clip(_seasonal(MONTHLY_WET_FRACTION, times) * station.precip_factor, 0.01, 0.5)
+    # Both kinds together give the month's wet fraction (the two are independent).
+    synoptic_fraction = np.clip(1 - (1 - wet_fraction) / (1 - _seasonal_shower_mean(times)), 0.005, 0.5)
+    threshold = _normal_quantile(1 - synoptic_fraction)
+    convective = SHOWER_DAY_WEIGHT * shared.instability[:n] + SHOWER_LOCAL_WEIGHT * _ar1(
+        rng, n, SHOWER_MEMORY_H
+    )
+    shower = convective > _normal_quantile(1 - np.clip(shower_share, 1e-6, 0.5))
+    wet = (synoptic > threshold) | shower
+    mean_rate = _seasonal(MONTHLY_PRECIPITATION_MM / (MONTHLY_WET_FRACTION * 730.5), times)
+    # Heavier the deeper the storm (the excess over the threshold averages about 0.4, hence the 1.25);
+    # showers are brief but intense.
+    deepening = np.where(shower, 1.3, (1 + 0.6 * np.clip(synoptic - threshold, 0, None)) / 1.25)
+    intensity = rng.gamma(0.7, 1.0, n) / 0.7 * mean_rate * station.precip_factor * deepening
+    amount = np.where(wet, np.round(intensity, 1), 0.0)
+    return wet, amount
 
 
 def station_fields(
@@ -98,27 +209,25 @@ def station_fields(
     month_idx = times.month.to_numpy() - 1
     hour = times.hour.to_numpy()
 
-    # Precipitation: the storm process (plus local noise) crossing a monthly threshold, RAIN_LAG_H later.
     storm_now = shared.storm[RAIN_LAG_H:]
-    storm_lagged = 0.92 * shared.storm[:n] + 0.39 * _ar1(rng, n, 10.0)
-    wet_fraction = np.clip(_seasonal(MONTHLY_WET_FRACTION, times) * station.precip_factor, 0.01, 0.5)
-    threshold = _normal_quantile(1 - wet_fraction)
-    wet = storm_lagged > threshold
-    mean_rate = _seasonal(MONTHLY_PRECIPITATION_MM / (MONTHLY_WET_FRACTION * 730.5), times)
-    # Heavier the deeper the storm; the excess over the threshold averages about 0.4, hence the 1.25.
-    deepening = (1 + 0.6 * np.clip(storm_lagged - threshold, 0, None)) / 1.25
-    intensity = rng.gamma(0.7, 1.0, n) / 0.7 * mean_rate * station.precip_factor * deepening
-    amount = np.where(wet, np.round(intensity, 1), 0.0)
+    wet, amount = _precipitation(times, station, shared, rng)
+    storm_lagged = shared.storm[:n]
 
-    # Cloud follows the storm process; it is overcast when it rains.
+    # Cloud follows the storm process and thickens ahead of frontal rain; it is overcast when it rains.
     cloud = np.clip(
-        np.round(5 + 3.2 * (0.6 * storm_lagged + 0.4 * storm_now) + 1.6 * _ar1(rng, n, 3.0)), 0, 10
+        np.round(
+            5
+            + 3.2 * (0.45 * storm_lagged + 0.3 * storm_now + 0.35 * shared.front[:n])
+            + 1.6 * _ar1(rng, n, 3.0)
+        ),
+        0,
+        10,
     )
     cloud = np.where(wet, np.maximum(cloud, 9), cloud)
 
     # Temperature: seasonal normal, daily cycle damped by cloud, a shared multi-day anomaly, rain cooling.
     season_std = np.where(np.isin(month_idx + 1, list(WINTER_MONTHS)), 3.8, 2.2)
-    diurnal = -np.cos(2 * np.pi * (hour - 3) / 24) * 0.5 * _seasonal(DIURNAL_RANGE_C, times)
+    diurnal = _diurnal_shape(times) * 0.5 * _seasonal(DIURNAL_RANGE_C, times)
     temperature = (
         _seasonal(MONTHLY_TEMPERATURE_C, times)
         + station.temp_offset_c
@@ -145,11 +254,15 @@ def station_fields(
         - 7.5 * storm_now + 2.5 * _ar1(rng, n, 48.0) + 0.8 * np.cos(2 * np.pi * (hour - 10) / 12)
     )  # fmt: skip
 
-    # Wind: Weibull speeds, stronger with storms and in the afternoon; NW in winter, SW in summer.
-    gust = 1 + 0.35 * np.clip(storm_now, 0, None) + 0.25 * np.sin(2 * np.pi * (hour - 8) / 24)
-    # Weibull(k=2) speeds through a Gaussian copula, so that wind keeps its hour-to-hour persistence.
-    weibull = np.sqrt(-np.log(_normal_cdf(-_ar1(rng, n, WIND_MEMORY_H))))
-    speed = np.round(weibull * _seasonal(WIND_SCALE_MS, times) * station.wind_factor * gust, 1)
+    # Wind: Weibull speeds with a strong daily cycle (calm nights, a mixing maximum mid-afternoon), somewhat
+    # stronger with storms; NW in winter, SW in summer. Weibull(k=2) through a Gaussian copula keeps the
+    # hour-to-hour persistence; a short-memory term gives the hour-to-hour gustiness the label's window peak
+    # picks up.
+    afternoon = np.clip(np.sin(np.pi * (hour - WIND_RISE_H) / WIND_DAY_H), 0, None)
+    daily = (1 + WIND_DAY_BOOST * afternoon) / (1 + WIND_DAY_BOOST * WIND_DAY_H / 24 * 2 / np.pi)
+    stormy = 1 + WIND_STORM_GAIN * np.clip(storm_now, 0, None)
+    weibull = np.sqrt(-np.log(_normal_cdf(-(0.92 * _ar1(rng, n, WIND_MEMORY_H) + 0.39 * _ar1(rng, n, 1.0)))))
+    speed = np.round(weibull * _seasonal(WIND_SCALE_MS, times) * station.wind_factor * daily * stormy, 1)
     summer = np.cos(2 * np.pi * (day - 200) / 365.25)
     direction = np.round(((290 - 60 * np.clip(summer, 0, 1) + rng.normal(0, 45, n)) % 360) / 10)
     direction = np.where(direction == 0, 36, direction)
