@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
-from scipy.special import ndtr, ndtri
+from scipy.special import gammaincinv, ndtr, ndtri
 
 from commute_weather.kma.records import KST
 from commute_weather.kma.typ01 import format_typ01
@@ -39,13 +40,21 @@ WIND_SCALE_MS = np.array([2.4, 2.5, 2.8, 2.9, 2.5, 2.2, 2.2, 2.1, 2.0, 2.0, 2.2,
 # over long ranges gave 35 C and more, which the data contract (rightly) rejects.
 MAX_DEW_POINT_C = 29.0
 RAIN_LAG_H = 5
+# Air-mass dryness and cloud change over hours: real humidity departures from the mean daily cycle keep a
+# correlation of about 0.73 over 5 h. Short-memory noise here would flatter the model, which averages it
+# out, against persistence, which carries it forward.
+DRYNESS_MEMORY_H = 24.0
+CLOUD_MEMORY_H = 4.0
+AFTER_RAIN_MEMORY_H = 2.0
 # Synoptic rain: weights of the storm process (seen in the pressure), a shared frontal-rain process and
 # local noise (unit variance together). The storm weight sets how strongly the pressure anomaly leads rain.
 RAIN_STORM_WEIGHT = 0.55
 RAIN_FRONT_WEIGHT = 0.65
 RAIN_LOCAL_WEIGHT = 0.52
 FRONT_MEMORY_H = 24.0
-RAIN_LOCAL_MEMORY_H = 10.0
+RAIN_LOCAL_MEMORY_H = 14.0
+INTENSITY_SHAPE = 0.3
+INTENSITY_MEMORY_H = 2.5
 # Convective showers: the share of hours with a shower peaks at SHOWER_PEAK_SHARE at SHOWER_PEAK_H in
 # high summer (SHOWER_SEASON by month), falling off over SHOWER_SPREAD_H hours either side.
 SHOWER_SEASON = np.array([0.0, 0.0, 0.05, 0.15, 0.35, 0.7, 1.0, 1.0, 0.6, 0.2, 0.05, 0.0])
@@ -68,7 +77,7 @@ WIND_RISE_H = 8.5
 WIND_DAY_H = 14.0
 WIND_DAY_BOOST = 1.1
 WIND_STORM_GAIN = 0.2
-WIND_MEMORY_H = 6.0
+WIND_MEMORY_H = 10.0
 STORM_MEMORY_H = 30.0
 ANOMALY_MEMORY_H = 60.0
 MISSING_FIELD_RATE = 0.002
@@ -194,8 +203,12 @@ def _precipitation(
     # Heavier the deeper the storm (the excess over the threshold averages about 0.4, hence the 1.25);
     # showers are brief but intense.
     deepening = np.where(shower, 1.3, (1 + 0.6 * np.clip(synoptic - threshold, 0, None)) / 1.25)
-    intensity = rng.gamma(0.7, 1.0, n) / 0.7 * mean_rate * station.precip_factor * deepening
-    amount = np.where(wet, np.round(intensity, 1), 0.0)
+    # Heavy hours follow heavy hours (real: log-amount correlation 0.5 from one wet hour to the next): a
+    # gamma(INTENSITY_SHAPE) of mean 1 through a Gaussian copula over a short-memory process, so that many
+    # wet hours bring a trace and a few bring most of the month's total.
+    draw = _gamma_of_normal(_ar1(rng, n, INTENSITY_MEMORY_H))
+    intensity = draw * mean_rate * station.precip_factor * deepening
+    amount = np.where(wet, np.maximum(np.round(intensity, 1), 0.1), 0.0)
     return wet, amount
 
 
@@ -218,12 +231,16 @@ def station_fields(
         np.round(
             5
             + 3.2 * (0.45 * storm_lagged + 0.3 * storm_now + 0.35 * shared.front[:n])
-            + 1.6 * _ar1(rng, n, 3.0)
+            + 1.6 * _ar1(rng, n, CLOUD_MEMORY_H)
         ),
         0,
         10,
     )
     cloud = np.where(wet, np.maximum(cloud, 9), cloud)
+
+    # How recently it rained (1 while raining, then decaying): rain-cooled, moist air lingers for hours.
+    decay = np.exp(-1.0 / AFTER_RAIN_MEMORY_H)
+    recent = np.minimum(lfilter([1.0], [1.0, -decay], wet.astype(float)), 1.0)
 
     # Temperature: seasonal normal, daily cycle damped by cloud, a shared multi-day anomaly, rain cooling.
     season_std = np.where(np.isin(month_idx + 1, list(WINTER_MONTHS)), 3.8, 2.2)
@@ -232,16 +249,19 @@ def station_fields(
         _seasonal(MONTHLY_TEMPERATURE_C, times)
         + station.temp_offset_c
         + diurnal * (1 - 0.55 * cloud / 10)
-        + season_std * (0.9 * shared.anomaly[:n] + 0.44 * _ar1(rng, n, 12.0))
-        - np.where(wet, 1.5, 0.0)
+        + season_std * (0.9 * shared.anomaly[:n] + 0.44 * _ar1(rng, n, 24.0))
+        - 1.5 * recent
     )
     depression = np.clip(
         _seasonal(DEW_DEPRESSION_C, times) * (1.15 - 0.6 * cloud / 10) * (1 + 0.35 * diurnal / 5)
-        + 1.5 * _ar1(rng, n, 8.0),
+        + 1.2 * _ar1(rng, n, DRYNESS_MEMORY_H),
         0.2,
         None,
-    ) * np.exp(0.25 * _ar1(rng, n, 6.0) + 0.27 * _ar1(rng, n, 36.0))
-    depression = np.where(wet, rng.uniform(0.2, 1.5, n), depression)
+    ) * np.exp(0.15 * _ar1(rng, n, DRYNESS_MEMORY_H / 2) + 0.27 * _ar1(rng, n, 48.0))
+    # Near saturation while it rains; afterwards the air dries over hours (wet ground, low cloud), so the
+    # humidity does not fall back to its dry-weather value the hour the rain stops.
+    rain_depression = 0.2 + 1.3 * _normal_cdf(_ar1(rng, n, 6.0))
+    depression = np.where(wet, rain_depression, recent * rain_depression + (1 - recent) * depression)
     dew_point = np.minimum(temperature - depression, MAX_DEW_POINT_C)
     humidity = np.clip(
         100 * _saturation(dew_point) / _saturation(temperature) + station.humidity_offset_pct, 5, 100
@@ -316,6 +336,20 @@ def station_fields(
 
 def _normal_quantile(p: np.ndarray) -> np.ndarray:
     result: np.ndarray = ndtri(p)
+    return result
+
+
+@cache
+def _gamma_table() -> tuple[np.ndarray, np.ndarray]:
+    z = np.linspace(-8.0, 8.0, 4001)
+    values: np.ndarray = gammaincinv(INTENSITY_SHAPE, np.clip(ndtr(z), 1e-15, 1 - 1e-15)) / INTENSITY_SHAPE
+    return z, values
+
+
+def _gamma_of_normal(z: np.ndarray) -> np.ndarray:
+    """Gamma(INTENSITY_SHAPE) of mean 1 at the normal quantile of `z` (interpolated from a table: fast)."""
+    knots, values = _gamma_table()
+    result: np.ndarray = np.interp(z, knots, values)
     return result
 
 
