@@ -12,6 +12,10 @@ duplicate hours collapse), and prints, for both:
   ahead;
 - the monthly climate and the distributions of the main variables.
 Each statistic is a pure function of a normalized observation table (tests/unit/test_calibration.py).
+"EASIER" means the difference flatters the model's skill over persistence: a predictor the model reads
+that leads more strongly than in reality (pressure, cloud), a larger systematic change between the
+persistence hours and the window (the daily cycles), or short-lived noise in what the label scores, which
+persistence carries forward and the model averages out (low autocorrelations, short wet spells).
 The same rows are written as JSON (atomically) for tracking.
 
 Conventions shared by every statistic:
@@ -148,6 +152,27 @@ def wet_share(grid: pd.DataFrame) -> float:
     return _mean(grid[WET])
 
 
+def _hourly_amounts(grid: pd.DataFrame) -> pd.Series:
+    """Precipitation of wet hours from April to October, when KMA reports every hour (else NaN)."""
+    hourly = grid[Obs.observed_at].dt.month.between(4, 10) & grid[WET].eq(1.0)
+    amounts: pd.Series = grid[Obs.precipitation_mm].where(hourly)
+    return amounts
+
+
+def intensity_persistence(grid: pd.DataFrame, lag_h: int = 1) -> float:
+    """Correlation of log(1 + mm) of a wet hour with that of the wet hour `lag_h` later (April-October):
+    whether a heavy hour is followed by a heavy hour, which is what lets persistence score wet windows."""
+    amounts = np.log1p(_hourly_amounts(grid))
+    later: pd.Series = amounts.groupby(grid[Obs.station_id]).shift(-lag_h)
+    return _corr(amounts, later)
+
+
+def wet_hour_amount(grid: pd.DataFrame, quantile: float) -> float:
+    """A quantile of the precipitation of wet hours, April-October (mm)."""
+    amounts = _hourly_amounts(grid).dropna()
+    return float(amounts.quantile(quantile)) if len(amounts) else math.nan
+
+
 def mean_wet_spell_hours(grid: pd.DataFrame) -> float:
     """Mean length of runs of consecutive wet hours; a missing hour ends a run."""
     lengths: list[np.ndarray] = []
@@ -250,6 +275,16 @@ def window_peak_wind(grid: pd.DataFrame, windows: Sequence[tuple[int, int]] = WI
     return pd.concat(frames)
 
 
+def anomaly_autocorrelation(grid: pd.DataFrame, column: str, lag_h: int = 5) -> float:
+    """Correlation of a variable's departure from its station/month/hour-of-day mean with the departure
+    `lag_h` hours later. Lower than real flatters the model: short-lived noise is what persistence carries
+    forward and a model averages out."""
+    hour = grid[Obs.observed_at].dt.hour
+    month = grid[Obs.observed_at].dt.month
+    departure = grid[column] - grid[column].groupby([grid[Obs.station_id], month, hour]).transform("mean")
+    return _corr(departure, departure.groupby(grid[Obs.station_id]).shift(-lag_h))
+
+
 def wind_statistics(grid: pd.DataFrame, threshold_ms: float = WIND_THRESHOLD_MS) -> dict[str, float]:
     windows = window_peak_wind(grid)
     hour = grid[Obs.observed_at].dt.hour
@@ -323,9 +358,20 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("rain", "humidity_lead_corr", 0.05, "higher",
           "corr(humidity now, any wet hour in t+3..t+5), dry hours"),
     _Spec("rain", "onset_from_dry", 0.01, "lower", "P(any wet hour in t+3..t+5 | dry at t)"),
-    _Spec("rain", "wet_persistence_3h", 0.05, "higher", "P(wet at t+3 | wet at t)"),
-    _Spec("rain", "wet_spell_mean_h", 0.5, "higher", "mean length of consecutive wet hours"),
+    _Spec("rain", "wet_persistence_3h", 0.05, "lower",
+          "P(wet at t+3 | wet at t) (lower: persistence fails more often on wet windows)"),
+    _Spec("rain", "wet_spell_mean_h", 0.5, "lower", "mean length of consecutive wet hours"),
     _Spec("rain", "wet_hour_share", 0.015, None, "share of hours with precipitation falling"),
+    _Spec("rain", "intensity_persistence_1h", 0.05, "lower",
+          "corr(log(1+mm) of a wet hour, of the next wet hour), Apr-Oct (lower: persistence worse)"),
+    _Spec("rain", "wet_hour_median_mm", 0.1, None, "median precipitation of wet hours, Apr-Oct"),
+    _Spec("rain", "wet_hour_p90_mm", 0.5, None, "90th percentile precipitation of wet hours, Apr-Oct"),
+    _Spec("persistence", "temperature_anomaly_autocorr_5h", 0.03, "lower",
+          "5-h autocorrelation of temperature minus its station/month/hour mean"),
+    _Spec("persistence", "humidity_anomaly_autocorr_5h", 0.03, "lower",
+          "5-h autocorrelation of humidity minus its station/month/hour mean"),
+    _Spec("persistence", "cloud_anomaly_autocorr_5h", 0.05, "lower",
+          "5-h autocorrelation of cloud cover minus its station/month/hour mean"),
     _Spec("diurnal", "morning_rise_c", 0.5, "abs_higher",
           "mean temp 07-09 h minus 02-04 h, same day (morning window vs its persistence hours)"),
     _Spec("diurnal", "evening_drop_c", 0.5, "abs_higher",
@@ -360,10 +406,10 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("wind", "window_peak_minus_mean_ms", 0.2, None, "window peak minus window mean: how gusty"),
     _Spec("wind", "windows_over_threshold", 0.03, None,
           f"share of windows whose peak exceeds {WIND_THRESHOLD_MS} m/s (penalised)"),
-    _Spec("wind", "issue_to_peak_corr", 0.05, "higher",
+    _Spec("wind", "issue_to_peak_corr", 0.05, "lower",
           f"corr(wind at issue time, window peak {LEAD_H}-{LEAD_H + 2} h later)"),
     _Spec("wind", "diurnal_range_ms", 0.3, None, "max - min of the mean wind by hour of day"),
-    _Spec("wind", "anomaly_autocorr_3h", 0.05, "higher",
+    _Spec("wind", "anomaly_autocorr_3h", 0.05, "lower",
           "3-h autocorrelation of wind minus its station/month/hour mean"),
 )  # fmt: skip
 
@@ -379,6 +425,12 @@ def statistics_of(grid: pd.DataFrame) -> dict[str, float]:
         "wet_persistence_3h": wet_persistence(grid),
         "wet_spell_mean_h": mean_wet_spell_hours(grid),
         "wet_hour_share": wet_share(grid),
+        "intensity_persistence_1h": intensity_persistence(grid),
+        "wet_hour_median_mm": wet_hour_amount(grid, 0.5),
+        "wet_hour_p90_mm": wet_hour_amount(grid, 0.9),
+        "temperature_anomaly_autocorr_5h": anomaly_autocorrelation(grid, Obs.temperature_c),
+        "humidity_anomaly_autocorr_5h": anomaly_autocorrelation(grid, Obs.humidity_pct),
+        "cloud_anomaly_autocorr_5h": anomaly_autocorrelation(grid, Obs.cloud_cover_tenths),
         "morning_rise_c": morning_rise(grid),
         "evening_drop_c": evening_drop(grid),
     }
