@@ -1,10 +1,18 @@
 """The offline `sample` source: a deterministic generator of Seoul-area hourly weather written as typ01 text.
 
 It is built so that the default pipeline exercises the same parser and the same forecasting difficulties as
-real data, not so that the model looks good:
-- seasonal and daily cycles calibrated to Seoul normals (FORMAT.md: monthly temperature and precipitation);
+real data, not so that the model looks good. `make calibration` measures it beside the embedded real
+Cheongju record (commute_weather.calibration); the constants below cite what they were matched to.
+- seasonal cycles calibrated to Seoul normals (FORMAT.md: monthly temperature and precipitation); a daily
+  temperature cycle with the real phase (minimum near sunrise, maximum at 15-16 h, fast evening cooling)
+  and the real daily range by season;
 - multi-day weather regimes shared by nearby stations (a slow "storm" process plus a temperature anomaly);
-- pressure that falls hours *before* rain arrives (the storm process leads precipitation by `RAIN_LAG_H`);
+- pressure that leads rain only as weakly as in the real record: synoptic rain follows the storm process
+  (which sets the pressure) in part, a frontal-rain process and local noise that the pressure does not
+  show decide the rest; convective showers on summer afternoons start out of dry weather;
+- persistence as in real weather of what the label scores: rain intensity, humidity and temperature
+  departures, wind; short-lived noise would flatter the model against persistence;
+- wind with a strong afternoon maximum over calm nights and hour-to-hour gusts;
 - a monsoon peak of rain in July-August, snow and sleet in winter with a snow cover that melts;
 - the real reporting quirks: 3-hour winter precipitation totals, sentinels, missing fields and missing
   hours, an outage of several hours per station and year.
