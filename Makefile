@@ -77,8 +77,8 @@ serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after ma
 report: install ## the PR report against BASE (default main): reports/pr/report.md with plots
 	python -m commute_weather.report --base-rev $(or $(BASE),main) --out reports/pr/report.md
 
-calibration: install ## compare the sample generator's climate with the real Cheongju export
-	python -m commute_weather.calibration --real ../shared/kma/samples/OBS_ASOS_TIM_131_2022.csv
+calibration: install ## the sample beside the embedded real Cheongju record: predictability, daily cycles, wind, climate
+	python -m commute_weather.calibration --real data/external/cheongju --out reports/calibration.json
 
 bench: repro ## benchmarks (~30 min): parse speed, serving vs FastAPI, pipeline scaling; BENCHMARKS.md
 	python -m benchmarks.parsing
