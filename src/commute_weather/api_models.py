@@ -1,7 +1,7 @@
 """Request and response models of the HTTP service.
 
-An observation's physical ranges are taken from the pandera contract (schemas.Observations), so the
-service accepts exactly what the pipeline accepts and the two cannot drift apart.
+An observation's physical ranges and the dew-point rule come from schemas.RANGES, the source the
+pandera contract (schemas.Observations) reads too, so the service accepts exactly what the pipeline accepts.
 """
 
 from __future__ import annotations
@@ -21,25 +21,13 @@ from pydantic import (
 )
 
 from commute_weather.config import Window
-from commute_weather.schemas import OBSERVATION_COLUMNS, Observations
+from commute_weather.schemas import DEW_POINT_MARGIN_C, OBSERVATION_COLUMNS, RANGES, dew_point_ok
 from commute_weather.stations import KNOWN_STATIONS
 
 MAX_OBSERVATIONS = 24 * 7
 MAX_BATCH = 1000
 KST_OFFSET = dt.timedelta(hours=9)
-_BOUNDS = {"greater_than_or_equal_to": "ge", "less_than_or_equal_to": "le"}
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-def _bounds(column: str) -> dict[str, float]:
-    checks = Observations.to_schema().columns[column].checks
-    return {
-        _BOUNDS[c.name]: v
-        for c in checks
-        if c.name in _BOUNDS
-        for v in c.statistics.values()
-        if v is not None
-    }
 
 
 class _ObservationBase(BaseModel):
@@ -57,12 +45,22 @@ class _ObservationBase(BaseModel):
             raise ValueError("must be on the hour")
         return value
 
+    @model_validator(mode="after")
+    def _dew_point_not_above_temperature(self) -> _ObservationBase:
+        dew_point, temperature = getattr(self, "dew_point_c", None), getattr(self, "temperature_c", None)
+        if not dew_point_ok(dew_point, temperature):
+            raise ValueError(
+                f"dew_point_c: {dew_point} C is above temperature_c {temperature} C (by more than "
+                f"{DEW_POINT_MARGIN_C} C): physically impossible"
+            )
+        return self
+
 
 _MEASURED = [c for c in OBSERVATION_COLUMNS if c not in {"station_id", "observed_at", "precipitation_type"}]
 Observation: type[_ObservationBase] = create_model(
     "Observation",
     __base__=_ObservationBase,
-    **{c: (float | None, Field(None, **_bounds(c))) for c in _MEASURED},  # type: ignore[call-overload]
+    **{c: (float | None, Field(None, ge=RANGES[c][0], le=RANGES[c][1])) for c in _MEASURED},  # type: ignore[call-overload]
 )
 
 
