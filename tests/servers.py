@@ -79,9 +79,10 @@ def http_server(
 
 
 @contextmanager
-def fake_kma_api() -> Iterator[str]:
+def fake_kma_api(trickle_s: float | None = None) -> Iterator[str]:
     """A stand-in for the KMA API Hub on 127.0.0.1: valid kma_sfctm3 bodies for any station and time range,
-    with steady mild weather. Only the internet service itself cannot exist here."""
+    with steady mild weather. Only the internet service itself cannot exist here. With `trickle_s`, it
+    plays an upstream in trouble: it sends one byte of the body every `trickle_s` seconds."""
     import threading  # noqa: PLC0415
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
     from urllib.parse import parse_qs, urlparse  # noqa: PLC0415
@@ -89,13 +90,14 @@ def fake_kma_api() -> Iterator[str]:
     import numpy as np  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
+    from commute_weather.kma.records import KST  # noqa: PLC0415
     from commute_weather.kma.typ01 import format_typ01  # noqa: PLC0415
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             times = pd.date_range(
-                pd.Timestamp(query["tm1"][0]), pd.Timestamp(query["tm2"][0]), freq="h", tz="Asia/Seoul"
+                pd.Timestamp(query["tm1"][0]), pd.Timestamp(query["tm2"][0]), freq="h", tz=KST
             )
             steady = {
                 "TA": 18.0,
@@ -112,12 +114,22 @@ def fake_kma_api() -> Iterator[str]:
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if trickle_s is None:
+                self.wfile.write(body)
+                return
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle_s)
+            except OSError:  # the client gave up
+                pass
 
         def log_message(self, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True  # trickling handlers must not hold up shutdown
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/api/typ01/url/kma_sfctm3.php"
@@ -155,3 +167,4 @@ def moto_s3_server(cwd: Path) -> Iterator[str]:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
         log.close()
+
