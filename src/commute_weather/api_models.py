@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
@@ -28,6 +29,9 @@ MAX_OBSERVATIONS = 24 * 7
 MAX_BATCH = 1000
 KST_OFFSET = dt.timedelta(hours=9)
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+# A station id as the OpenAPI schema publishes it: the known stations (validated in code, so that the
+# message lists them).
+StationId = Annotated[int, WithJsonSchema({"type": "integer", "enum": sorted(KNOWN_STATIONS)})]
 
 
 class _ObservationBase(BaseModel):
@@ -67,7 +71,7 @@ Observation: type[_ObservationBase] = create_model(
 class ForecastRequest(BaseModel):
     model_config = STRICT
 
-    station_id: int = Field(description="KMA station id, e.g. 108 Seoul")
+    station_id: StationId = Field(description="KMA station id, e.g. 108 Seoul")
     date: dt.date = Field(description="the commute's date (KST)")
     window: Window
     observations: list[Observation] = Field(
@@ -112,9 +116,31 @@ class BatchRequest(BaseModel):
     requests: list[ForecastRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class LiveForecast(BaseModel):
+    """`/forecast`: the next window that can be forecast; the forecast itself once its issue time passed."""
+
+    station_id: int
+    date: dt.date = Field(description="the commute's date (KST)")
+    window: Window
+    issue_at: dt.datetime = Field(description="when this window's forecast is issued (window start - lead)")
+    issued: bool = Field(description="true when issue time has passed and `forecast` holds the forecast")
+    forecast: Forecast | None = Field(description="null until issue time; ask again then")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer has this shape."""
+
+    error: str = Field(description="what is wrong, naming the field(s) when a field is the cause")
+    fields: list[str] = Field(
+        default_factory=list,
+        description="paths of the offending fields, e.g. request.observations.3.humidity_pct",
+    )
+
+
 class ModelCard(BaseModel):
     tag: str
     git_sha: str
+    model_sha256: str = Field(description="sha256 of the served model file, as evaluated (dvc.lock)")
     model: str
     features: list[str]
     train_rows: int
