@@ -276,18 +276,35 @@ ERROR_STATUSES = {
 
 def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Declare ErrorBody as the answer to every error status of every API in the OpenAPI schema (BentoML
-    declares a different shape, and not every status)."""
+    declares a different shape, and not every status). Also state the OpenAPI version the schemas are
+    written in: BentoML labels them 3.0.2, but pydantic writes JSON Schema 2020-12 (OpenAPI 3.1), where
+    an optional field is `anyOf: [..., {"type": "null"}]`; read as 3.0, null would be declared invalid."""
+    spec["openapi"] = "3.1.0"
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ErrorBody.model_json_schema()
     reference = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for item in spec.get("paths", {}).values():
         operation = item.get("post")
         if operation and "x-bentoml-name" in operation:
+            _refer_to_components(operation, schemas)
             responses = {k: v for k, v in operation.get("responses", {}).items() if str(k).startswith("2")}
             for status, description in ERROR_STATUSES.items():
                 responses[str(status)] = {"description": description, "content": reference}
             operation["responses"] = responses
     return spec
+
+
+def _refer_to_components(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """BentoML inlines an API's input and output schemas and, doing so, drops the null branch of optional
+    fields (an omitted `window` may be null; a pending forecast is null); its components keep them."""
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    name = f"{operation['x-bentoml-name']}__Input"
+    if "schema" in body and name in schemas:
+        body["schema"] = {"$ref": f"#/components/schemas/{name}"}
+    ok = operation.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {})
+    title = ok.get("schema", {}).get("title")
+    if title in schemas:
+        ok["schema"] = {"$ref": f"#/components/schemas/{title}"}
 
 
 class OneErrorShape:
