@@ -62,7 +62,7 @@ serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after ma
 	bentoml serve commute_weather.service:CommuteComfort --host 127.0.0.1 --port $(PORT)
 
 fuzz: install ## schemathesis, every check, >= 3,000 requests, plus nasty inputs, on the packaged model (loopback)
-	python -m tests.servers --max-examples $(or $(FUZZ_EXAMPLES),300)
+	python -m tests.servers --max-examples $(or $(FUZZ_EXAMPLES),400)
 
 report: install ## the PR report against BASE (default main): reports/pr/report.md with plots
 	python -m commute_weather.report --base-rev $(or $(BASE),main) --out reports/pr/report.md
