@@ -19,7 +19,8 @@ PACKAGE_ARGS ?=
 # commit production runs, tagged by the deploy workflow after production's rollout and smoke request.
 REFERENCE_REV ?= deployed/production
 
-.PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package serve bench clean
+.PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package serve fuzz \
+	bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +74,9 @@ package: install ## save the gate-approved model, build the bento (Git SHA); reg
 
 serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after make package)
 	bentoml serve commute_weather.service:CommuteComfort --host 127.0.0.1 --port $(PORT)
+
+fuzz: install ## schemathesis, every check, >= 3,000 requests, plus nasty inputs, on the packaged model (loopback)
+	python -m tests.servers --max-examples $(or $(FUZZ_EXAMPLES),400)
 
 report: install ## the PR report against BASE (default main): reports/pr/report.md with plots
 	python -m commute_weather.report --base-rev $(or $(BASE),main) --out reports/pr/report.md

@@ -1,45 +1,37 @@
 """Request and response models of the HTTP service.
 
-An observation's physical ranges are taken from the pandera contract (schemas.Observations), so the
-service accepts exactly what the pipeline accepts and the two cannot drift apart.
+An observation's physical ranges and the dew-point rule come from schemas.RANGES, the source the
+pandera contract (schemas.Observations) reads too, so the service accepts exactly what the pipeline accepts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
 )
 
 from commute_weather.config import Window
-from commute_weather.schemas import OBSERVATION_COLUMNS, Observations
+from commute_weather.schemas import DEW_POINT_MARGIN_C, OBSERVATION_COLUMNS, RANGES, dew_point_ok
 from commute_weather.stations import KNOWN_STATIONS
 
 MAX_OBSERVATIONS = 24 * 7
 MAX_BATCH = 1000
 KST_OFFSET = dt.timedelta(hours=9)
-_BOUNDS = {"greater_than_or_equal_to": "ge", "less_than_or_equal_to": "le"}
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-def _bounds(column: str) -> dict[str, float]:
-    checks = Observations.to_schema().columns[column].checks
-    return {
-        _BOUNDS[c.name]: v
-        for c in checks
-        if c.name in _BOUNDS
-        for v in c.statistics.values()
-        if v is not None
-    }
+# A station id as the OpenAPI schema publishes it: the known stations (validated in code, so that the
+# message lists them).
+StationId = Annotated[int, WithJsonSchema({"type": "integer", "enum": sorted(KNOWN_STATIONS)})]
 
 
 class _ObservationBase(BaseModel):
@@ -57,19 +49,29 @@ class _ObservationBase(BaseModel):
             raise ValueError("must be on the hour")
         return value
 
+    @model_validator(mode="after")
+    def _dew_point_not_above_temperature(self) -> _ObservationBase:
+        dew_point, temperature = getattr(self, "dew_point_c", None), getattr(self, "temperature_c", None)
+        if not dew_point_ok(dew_point, temperature):
+            raise ValueError(
+                f"dew_point_c: {dew_point} C is above temperature_c {temperature} C (by more than "
+                f"{DEW_POINT_MARGIN_C} C): physically impossible"
+            )
+        return self
+
 
 _MEASURED = [c for c in OBSERVATION_COLUMNS if c not in {"station_id", "observed_at", "precipitation_type"}]
 Observation: type[_ObservationBase] = create_model(
     "Observation",
     __base__=_ObservationBase,
-    **{c: (float | None, Field(None, **_bounds(c))) for c in _MEASURED},  # type: ignore[call-overload]
+    **{c: (float | None, Field(None, ge=RANGES[c][0], le=RANGES[c][1])) for c in _MEASURED},  # type: ignore[call-overload]
 )
 
 
 class ForecastRequest(BaseModel):
     model_config = STRICT
 
-    station_id: int = Field(description="KMA station id, e.g. 108 Seoul")
+    station_id: StationId = Field(description="KMA station id, e.g. 108 Seoul")
     date: dt.date = Field(description="the commute's date (KST)")
     window: Window
     observations: list[Observation] = Field(
@@ -114,9 +116,31 @@ class BatchRequest(BaseModel):
     requests: list[ForecastRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class LiveForecast(BaseModel):
+    """`/forecast`: the next window that can be forecast; the forecast itself once its issue time passed."""
+
+    station_id: int
+    date: dt.date = Field(description="the commute's date (KST)")
+    window: Window
+    issue_at: dt.datetime = Field(description="when this window's forecast is issued (window start - lead)")
+    issued: bool = Field(description="true when issue time has passed and `forecast` holds the forecast")
+    forecast: Forecast | None = Field(description="null until issue time; ask again then")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer has this shape."""
+
+    error: str = Field(description="what is wrong, naming the field(s) when a field is the cause")
+    fields: list[str] = Field(
+        default_factory=list,
+        description="paths of the offending fields, e.g. request.observations.3.humidity_pct",
+    )
+
+
 class ModelCard(BaseModel):
     tag: str
     git_sha: str
+    model_sha256: str = Field(description="sha256 of the served model file, as evaluated (dvc.lock)")
     model: str
     features: list[str]
     train_rows: int

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -24,10 +25,14 @@ class Batcher(Generic[Item, Result]):
         process: Callable[[list[Item]], list[Result]],
         max_items: int,
         on_call: Callable[[int], None] = lambda items: None,
+        executor: Executor | None = None,
     ) -> None:
         """`process` answers a list of items with one result per item, in order; it runs in a thread so
-        that the event loop keeps accepting requests meanwhile. `on_call` hears each call's item count."""
+        that the event loop keeps accepting requests meanwhile: in `executor` when given (one the service
+        keeps for model calls alone, so that nothing else queued in asyncio's default pool delays them).
+        `on_call` hears each call's item count."""
         self._process = process
+        self._executor = executor
         self._max_items = max_items
         self._on_call = on_call
         self._queue: list[tuple[list[Item], asyncio.Future[list[Result]]]] = []
@@ -49,7 +54,10 @@ class Batcher(Generic[Item, Result]):
                 group.append(self._queue.pop(0))
             self._on_call(size)
             try:
-                results = await asyncio.to_thread(self._process, [x for items, _ in group for x in items])
+                batch = [x for items, _ in group for x in items]
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._process, batch
+                )
             except Exception as exc:  # every caller in the group gets the error; later groups still run
                 for _, answer in group:
                     if not answer.done():

@@ -6,15 +6,23 @@ build the bento from bentofile.yaml, both versioned with the Git SHA.
 packages the model of the dataset named by `serve.dataset` in params.yaml (a real one). Refuses when the
 gate does not approve that model. On a tree with uncommitted changes it refuses too, since
 a bento named after a commit must hold that commit's code; --allow-dirty versions it `<sha>-dirty`.
+
+It also refuses a model that is not the one evaluated: the model and metrics files must be the outputs
+dvc.lock records (same md5), and `dvc status` must be clean for the stages that produce them. A model
+retrained or copied by hand is caught here, though Git sees no change in DVC-tracked files. The model's
+sha256 goes into the metadata saved with it (the service checks it at load and shows it on /model).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, results, run
@@ -37,6 +45,56 @@ def bento_version(allow_dirty: bool) -> str:
             "or pass --allow-dirty to build one versioned '<sha>-dirty' for local use"
         )
     return sha
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def lock_outputs(lock_file: Path) -> dict[str, tuple[str, str | None]]:
+    """Every stage output in dvc.lock: path (relative to the repository) -> (stage, md5)."""
+    lock = yaml.safe_load(lock_file.read_text(encoding="utf-8")) or {}
+    return {
+        str(Path(out["path"])): (stage, out.get("md5"))
+        for stage, entry in (lock.get("stages") or {}).items()
+        for out in entry.get("outs") or []
+    }
+
+
+def check_evaluated(files: list[Path], root: Path) -> list[str]:
+    """Refuse files that are not the pipeline outputs dvc.lock records, or a pipeline that is not up to date
+    for them: what is packaged must be what `evaluate` measured. Returns the stages that produced them."""
+    lock_file = root / "dvc.lock"
+    if not lock_file.exists():
+        raise StageError(f"no {lock_file}: package only what the pipeline produced; run `dvc repro` first")
+    outputs = lock_outputs(lock_file)
+    stages = []
+    for path in files:
+        relative = str(path.resolve().relative_to(root.resolve()))
+        if relative not in outputs:
+            raise StageError(
+                f"{relative} is not a stage output in dvc.lock: package only what the pipeline produced "
+                "(run `dvc repro`)"
+            )
+        stage, md5 = outputs[relative]
+        actual = file_digest(root / relative, "md5")
+        if actual != md5:
+            raise StageError(
+                f"{relative} is not the file stage '{stage}' produced (md5 {actual}, dvc.lock has {md5}): "
+                "it was not evaluated. Run `dvc repro` (then commit dvc.lock) before packaging"
+            )
+        stages.append(stage)
+    from dvc.repo import Repo  # noqa: PLC0415  (slow to import; only this check needs it)
+
+    with Repo(str(root)) as repo:
+        changed = repo.status(targets=sorted(set(stages)), with_deps=True)
+    if changed:
+        raise StageError(
+            f"the pipeline is not up to date for {', '.join(str(f) for f in files)} (dvc status: "
+            f"{', '.join(sorted(changed))} changed): run `dvc repro` (then commit dvc.lock) before packaging"
+        )
+    return stages
 
 
 def save_model(model_path: Path, metadata: dict[str, Any], version: str) -> str:
@@ -81,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> None:
         params = load_params(args.params)
         paths = DatasetPaths(params.serve.dataset)
+        check_evaluated([paths.model, paths.metadata, paths.metrics], Path.cwd())
         metrics = io.read_json(paths.metrics)
         reference = reference_from_git(args.reference_rev, paths.metrics) if args.reference_rev else None
         gate = evaluate_gate(metrics, params.gate, reference)
@@ -96,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             "dataset": params.serve.dataset,
             "metrics": metrics,
             "gate": gate,
+            "model_sha256": file_digest(paths.model, "sha256"),
         }
         model_tag = save_model(paths.model, metadata, version)
         console.print(f"saved model {model_tag}")

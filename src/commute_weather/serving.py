@@ -125,28 +125,32 @@ def warmup_request(predictor: Predictor) -> ForecastRequest:
     )
 
 
-def next_window(predictor: Predictor, now: pd.Timestamp) -> tuple[pd.Timestamp, Window]:
-    """The next commute window whose issue time has passed: the only one that can be forecast honestly."""
+def next_window(
+    predictor: Predictor, now: pd.Timestamp, window: Window | None = None
+) -> tuple[pd.Timestamp, Window, pd.Timestamp]:
+    """The next commute window (of the given name, or any) that has not started at `now`: its date, name
+    and issue time. Its forecast can be made honestly once issue time has passed, not before."""
+    upcoming = []
     for day in (now.normalize(), now.normalize() + pd.Timedelta(days=1)):
-        for window, hours in predictor.commute.windows.items():
+        for name, hours in predictor.commute.windows.items():
             start = day + pd.Timedelta(hours=hours.start_hour)
-            if start - pd.Timedelta(hours=predictor.commute.lead_hours) <= now < start:
-                return day, window
-    raise RequestError(
-        f"no commute window is issued at {now.isoformat()}: forecasts are issued "
-        f"{predictor.commute.lead_hours} h before each window starts"
-    )
+            if start > now and window in (None, name):
+                upcoming.append((start, day, name))
+    start, day, name = min(upcoming)
+    return day, name, start - pd.Timedelta(hours=predictor.commute.lead_hours)
 
 
 def live_request(
-    predictor: Predictor, client: KmaClient, station_id: int, now: pd.Timestamp
+    predictor: Predictor, client: KmaClient, station_id: int, now: pd.Timestamp, window: Window | None = None
 ) -> ForecastRequest:
-    """Fetch the station's latest hours from the KMA API and shape them as a request."""
-    day, window = next_window(predictor, now)
+    """Fetch the station's latest hours from the KMA API and shape them as a request for the next window,
+    whose issue time must have passed."""
+    day, window, issue = next_window(predictor, now, window)
+    if issue > now:
+        raise RequestError(f"window: the {window} forecast for {day.date()} is issued at {issue.isoformat()}")
     start = now.floor("h") - pd.Timedelta(hours=predictor.history_hours + 1)
     what = f"station {station_id} latest"
     observations = normalize(parse_typ01(client.fetch_range(station_id, start, now.floor("h"), what), what))
-    issue = features.issue_time(day.date(), window, predictor.commute)
     return request_from_frame(
         station_id, day.date(), window, observations[observations["observed_at"] <= issue]
     )

@@ -83,6 +83,16 @@ def repo_copy(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def copy_reproduced(source: Path, target: Path) -> Path:
+    """A whole reproduced repository (Git history, DVC cache and outputs), without DVC's locks and state."""
+
+    def skip_dvc_tmp(directory: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(directory) == source / ".dvc" else []
+
+    shutil.copytree(source, target, symlinks=True, ignore=skip_dvc_tmp)
+    return target
+
+
 @pytest.fixture(scope="session")
 def _reproduced_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The SMALL pipeline, reproduced once per test worker and committed; tests get copies of it."""
@@ -97,12 +107,8 @@ def small_repo(_reproduced_small: Path, tmp_path: Path) -> Callable[..., Path]:
     """A private copy of the reproduced SMALL pipeline (Git history, DVC cache and outputs), with `changes`
     merged into its params.yaml (uncommitted): only what a test changes is recomputed."""
 
-    def skip_dvc_tmp(directory: str, names: list[str]) -> list[str]:
-        return ["tmp"] if Path(directory) == _reproduced_small / ".dvc" else []  # locks, state: per copy
-
     def make(changes: dict[str, Any] | None = None) -> Path:
-        target = tmp_path / "repo"
-        shutil.copytree(_reproduced_small, target, symlinks=True, ignore=skip_dvc_tmp)
+        target = copy_reproduced(_reproduced_small, tmp_path / "repo")
         if changes:
             path = target / "params.yaml"
             path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), changes), sort_keys=False))

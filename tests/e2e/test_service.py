@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import pickle
 import re
+import shutil
+import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,19 +19,22 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import REPO, SMALL, commit, copy_repo, run
-from tests.servers import bentoml_serve, fake_kma_api
+from tests.e2e.conftest import REPO, copy_reproduced, run
+from tests.servers import bentoml_serve, fake_kma_api, print_table, run_fuzz
 
 pytestmark = pytest.mark.slow
 SERVICE = "commute_weather.service:CommuteComfort"
+MORNING_ISSUED = "2024-06-15T05:30:00+09:00"  # the service's clock: the morning forecast has been issued
+BODY_CAP = 8 * 2**20
+SERVED = {"COMMUTE_WEATHER_NOW": MORNING_ISSUED, "COMMUTE_MAX_BODY_BYTES": str(BODY_CAP)}
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], str]:
-    """A small pipeline run in a clean copy, packaged into its own BentoML home."""
-    repo = copy_repo(tmp_path_factory.mktemp("service"), SMALL)
-    run(repo, "dvc", "repro")
-    commit(repo, "pipeline outputs")
+def packaged(
+    _reproduced_small: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str], str]:
+    """The small pipeline (the real record's model) in a clean copy, packaged into its own BentoML home."""
+    repo = copy_reproduced(_reproduced_small, tmp_path_factory.mktemp("service") / "repo")
     env = {"BENTOML_HOME": str(repo.parent / "bentoml-home")}
     export = ["--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes", "--quiet"]
     run(repo, "uv", "export", *export, "-o", "src/requirements-serve.txt")
@@ -39,7 +47,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 @pytest.fixture(scope="module")
 def service(packaged: tuple[Path, dict[str, str], str]) -> Iterator[str]:
     repo, env, _ = packaged
-    with bentoml_serve(SERVICE, repo, {**env, "KMA_AUTH_KEY": ""}) as url:
+    with bentoml_serve(SERVICE, repo, {**env, **SERVED, "KMA_AUTH_KEY": ""}) as url:
         yield url
 
 
@@ -69,8 +77,8 @@ def request_for(
 def requests_for_test_rows(repo: Path, count: int, seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """`count` random rows of the evaluate stage's test predictions, and the request a client sends for
     each."""
-    observations = pd.read_parquet(repo / "data/interim/observations.parquet")
-    rows = pd.read_parquet(repo / "data/predictions/test.parquet").sample(count, random_state=seed)
+    observations = pd.read_parquet(repo / "data/interim/cheongju/observations.parquet")
+    rows = pd.read_parquet(repo / "data/predictions/cheongju/test.parquet").sample(count, random_state=seed)
     requests = [
         request_for(observations, int(r.station_id), r.date, r.window, r.issue_at) for r in rows.itertuples()
     ]
@@ -116,6 +124,31 @@ def test_unapproved_model_and_dirty_tree_are_refused(
         assert "uncommitted changes" in dirty.stderr
     finally:
         run(repo, "git", "checkout", "README.md")
+
+
+def test_a_swapped_or_stale_model_is_refused(
+    packaged: tuple[Path, dict[str, str], str], tmp_path: Path
+) -> None:
+    """A model.pkl that is not the one evaluate measured (retrained or copied by hand: DVC-tracked, so Git
+    sees no change) is refused, naming the file and what to run."""
+    repo, _, _ = packaged
+    model = repo / "models/cheongju/model.pkl"
+    backup = tmp_path / "model.pkl"
+    shutil.copy2(model, backup)
+    from sklearn.dummy import DummyRegressor  # noqa: PLC0415
+
+    other = DummyRegressor().fit([[0.0]], [50.0])
+    model.write_bytes(pickle.dumps(other))
+    try:
+        refused = run(repo, "python", "-m", "commute_weather.packaging", "--model-only", check=False,
+                      env={"BENTOML_HOME": str(tmp_path / "home")})  # fmt: skip
+    finally:
+        shutil.copy2(backup, model)
+    assert refused.returncode == 1, refused.stdout
+    message = " ".join(refused.stderr.split())
+    assert "models/cheongju/model.pkl is not the file stage 'train@cheongju' produced" in message, message
+    assert "Run `dvc repro`" in message
+    assert not (tmp_path / "home" / "models").exists()
 
 
 def test_predictions_over_http_equal_the_evaluate_stage(
@@ -208,6 +241,10 @@ BAD_INPUTS = {
         "precipitation_type",
     ),
     "wrong type": (lambda r: r.update(station_id="Seoul"), "station_id"),
+    "dew point above temperature": (
+        lambda r: r["observations"][4].update(dew_point_c=30.0, temperature_c=10.0),
+        "dew_point_c",
+    ),
 }
 
 
@@ -217,7 +254,9 @@ def test_bad_input_gets_a_4xx_that_names_the_field(service: str, case: str) -> N
     body = bad(json.loads((REPO / "examples/predict_request.json").read_text()), edit)
     response = httpx.post(f"{service}/predict", json=body, timeout=30)
     assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
-    assert field in response.text, response.text
+    answer = response.json()
+    assert set(answer) == {"error", "fields"}, answer  # one shape for every error (ErrorBody)
+    assert field in answer["error"], answer
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity"])
@@ -239,6 +278,8 @@ def test_model_card_health_and_metrics(service: str, packaged: tuple[Path, dict[
     _, _, version = packaged
     card = httpx.post(f"{service}/model", json={}, timeout=30).json()
     assert card["tag"] == f"commute_comfort:{version}"
+    model = (packaged[0] / "models/cheongju/model.pkl").read_bytes()
+    assert card["model_sha256"] == hashlib.sha256(model).hexdigest()
     assert card["gate"]["approved"] is True
     assert {c["check"] for c in card["gate"]["checks"]} >= {"rmse_max", "min_skill", "min_train_rows"}
     for path in ("/livez", "/readyz", "/metrics"):
@@ -248,7 +289,24 @@ def test_model_card_health_and_metrics(service: str, packaged: tuple[Path, dict[
 def test_live_forecast_without_key_is_503_and_says_what_to_set(service: str) -> None:
     response = httpx.post(f"{service}/forecast", json={"station_id": 108}, timeout=30)
     assert response.status_code == 503
-    assert "KMA_AUTH_KEY" in response.text
+    assert response.json() == {
+        "error": "live forecasts need KMA_AUTH_KEY set in the service's environment",
+        "fields": [],
+    }
+
+
+def test_forecast_before_issue_time_says_which_window_and_when(service: str) -> None:
+    """At 05:30 the evening forecast is not issued yet: no key needed to say when it will be."""
+    response = httpx.post(f"{service}/forecast", json={"station_id": 108, "window": "evening"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "station_id": 108,
+        "date": "2024-06-15",
+        "window": "evening",
+        "issue_at": "2024-06-15T15:00:00+09:00",
+        "issued": False,
+        "forecast": None,
+    }
 
 
 def test_built_bento_serves_by_tag(packaged: tuple[Path, dict[str, str], str]) -> None:
@@ -266,18 +324,20 @@ def live_service(packaged: tuple[Path, dict[str, str], str]) -> Iterator[str]:
     repo, env, _ = packaged
     with (
         fake_kma_api() as kma,
-        bentoml_serve(SERVICE, repo, {**env, "KMA_AUTH_KEY": "fake-key", "KMA_API_URL": kma}) as url,
+        bentoml_serve(
+            SERVICE, repo, {**env, **SERVED, "KMA_AUTH_KEY": "fake-key", "KMA_API_URL": kma}
+        ) as url,
     ):
         yield url
 
 
 def test_live_forecast_fetches_and_forecasts_the_window_being_issued(live_service: str) -> None:
     response = httpx.post(f"{live_service}/forecast", json={"station_id": 108}, timeout=60)
-    if response.status_code == 400:  # between issue periods (e.g. midday) no window can be forecast
-        assert "no commute window is issued" in response.text
-    else:
-        assert response.status_code == 200, response.text
-        assert response.json()["observed_hours"] == response.json()["history_hours"]
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["date"], answer["window"], answer["issued"]) == ("2024-06-15", "morning", True)
+    assert answer["issue_at"] == answer["forecast"]["issue_at"] == "2024-06-15T04:00:00+09:00"
+    assert answer["forecast"]["observed_hours"] == answer["forecast"]["history_hours"]
 
 
 def test_non_json_bodies_get_415(service: str) -> None:
@@ -287,16 +347,128 @@ def test_non_json_bodies_get_415(service: str) -> None:
     assert response.status_code == 415
 
 
-def test_fuzzing_the_openapi_schema_finds_no_server_error(live_service: str, tmp_path: Path) -> None:
-    """Every operation, the live forecast included (its KMA calls go to the local stand-in)."""
-    report = tmp_path / "fuzz.json"
-    result = run(
-        tmp_path, "schemathesis", "run", f"{live_service}/docs.json", "--checks", "not_a_server_error",
-        "--max-examples", "30", "--seed", "20261126", "--max-time", "150", "--workers", "1",
-        "--generation-database", "none", "--report", "json", "--report-json-path", str(report), check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-6000:]
-    cases = re.search(r"(\d+) generated", result.stdout)
-    assert cases, result.stdout[-3000:]
-    print(f"schemathesis: {cases.group(0)} test cases")  # for the closing note (pytest -s)
-    assert int(cases.group(1)) >= 50
+def test_fuzzing_finds_no_server_error_and_no_nonconforming_answer(live_service: str, tmp_path: Path) -> None:
+    """Schemathesis with every check (response schema conformance included) on every operation, the live
+    forecast included (its KMA calls go to the local stand-in), then the corpus of nasty inputs. `make
+    fuzz` runs the same with a larger budget."""
+    table = run_fuzz(live_service, tmp_path, max_examples=15, seed=20261127, max_body_bytes=BODY_CAP)
+    print_table(table)  # for the closing note (pytest -s)
+    assert table["schemathesis_exit"] == 0, table["schemathesis_summary"]
+    assert table["server_errors"] == 0, table["endpoints"]
+    assert table["corpus_failures"] == [], table["corpus_failures"]
+    assert table["requests"] >= 200, table["endpoints"]
+
+
+def test_client_errors_are_logged_in_one_line_without_the_payload(service: str, packaged: Any) -> None:
+    repo = packaged[0]
+    log = repo / f"serve-{service.rsplit(':', 1)[1]}.log"
+    body = json.loads((REPO / "examples/predict_request.json").read_text())
+    body["request"]["observations"][0]["humidity_pct"] = 140.123456
+    before = log.read_text().splitlines()
+    for _ in range(5):
+        assert httpx.post(f"{service}/predict", json=body, timeout=30).status_code == 400
+    time.sleep(0.5)
+    new = log.read_text().splitlines()[len(before) :]
+    errors = [line for line in new if "client error on /predict" in line]
+    assert len(errors) == 5, new
+    assert not any("Traceback" in line or "140.123456" in line for line in new), new
+
+
+def raw_post(url: str, head: bytes, chunks: list[bytes]) -> tuple[bytes, float]:
+    """POST over a raw socket (so that a server may answer before the body is sent); the answer's first
+    bytes and how long it took."""
+    host, port = url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(head)
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:  # the server answered and closed while the body was still being sent
+            pass
+        answer = sock.recv(4096)
+    return answer, time.monotonic() - started
+
+
+def test_a_body_over_the_cap_gets_413_before_it_is_read(service: str) -> None:
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {300 * 2**20}\r\n\r\n"
+    ).encode()
+    answer, took = raw_post(service, head, [b"{"])  # declares 300 MB, sends one byte
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert b"byte cap" in answer
+    assert took < 5
+
+
+def test_several_oversized_chunked_bodies_at_once_keep_memory_bounded(service: str) -> None:
+    """Without a Content-Length the cap is counted as bytes arrive: 4 bodies of 5x the cap at once."""
+    psutil = pytest.importorskip("psutil")
+    port = service.rsplit(":", 1)[1]
+    server = next(p for p in psutil.process_iter(["cmdline"]) if port in " ".join(p.info["cmdline"] or []))
+    processes = [server, *server.children(recursive=True)]
+    before = sum(p.memory_info().rss for p in processes)
+    chunk = b"%x\r\n%s\r\n" % (2**20, b" " * 2**20)
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    peak = before
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sent = [pool.submit(raw_post, service, head, [chunk] * (5 * BODY_CAP // 2**20)) for _ in range(4)]
+        while not all(f.done() for f in sent):
+            peak = max(peak, sum(p.memory_info().rss for p in processes))
+            time.sleep(0.02)
+    for future in sent:
+        answer, _ = future.result()
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+    print(f"server RSS {before / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB")  # for the closing note
+    assert peak - before < 4 * BODY_CAP * 3, (before, peak)  # bounded by the cap, not by what was sent
+
+
+@pytest.fixture(scope="module")
+def hanging_upstream_service(packaged: tuple[Path, dict[str, str], str]) -> Iterator[str]:
+    """The service with a KMA stand-in that trickles one byte every 0.5 s, and a 3 s fetch deadline."""
+    repo, env, _ = packaged
+    with (
+        fake_kma_api(trickle_s=0.5) as kma,
+        bentoml_serve(
+            SERVICE,
+            repo,
+            {**env, **SERVED, "KMA_AUTH_KEY": "fake+key/=", "KMA_API_URL": kma, "KMA_DEADLINE_S": "3"},
+        ) as url,  # fmt: skip
+    ):
+        yield url
+
+
+def test_a_hanging_upstream_never_delays_predict(hanging_upstream_service: str) -> None:
+    """Eight live forecasts against a KMA API that trickles bytes: each ends in a 504 (or 503 once every
+    fetch slot is taken) within its deadline, and /predict keeps answering at once meanwhile."""
+    url = hanging_upstream_service
+    body = json.loads((REPO / "examples/predict_request.json").read_text())
+
+    def live(_: int) -> tuple[int, float, dict[str, Any]]:
+        started = time.monotonic()
+        response = httpx.post(f"{url}/forecast", json={"station_id": 108}, timeout=60)
+        return response.status_code, time.monotonic() - started, response.json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        forecasts = [pool.submit(live, i) for i in range(8)]
+        time.sleep(0.5)
+        latencies = []
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(10):
+                started = time.monotonic()
+                assert client.post("/predict", json=body).status_code == 200
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.2)
+        answers = [f.result() for f in forecasts]
+    print(f"/predict latencies while the upstream hangs: max {max(latencies):.3f} s")  # closing note
+    assert max(latencies) < 1.0, latencies
+    assert {status for status, _, _ in answers} <= {503, 504}, answers
+    assert 504 in {status for status, _, _ in answers}
+    assert max(took for _, took, _ in answers) < 3 + 3, answers  # deadline + backoff + margin
+    for status, _, answer in answers:
+        assert set(answer) == {"error", "fields"}
+        assert "within 3 s" in answer["error"] if status == 504 else "in flight" in answer["error"], answer
+        assert "fake" not in answer["error"] and "key" not in answer["error"].lower()

@@ -49,7 +49,7 @@ def api() -> Iterator[tuple[Api, str]]:
             state.requests.append(query)
             status, body, delay = state.script[query["stn"][0]].pop(0)
             time.sleep(delay)
-            data = body.encode()
+            data = (f"<html>no route for {self.path}</html>" if body == "__ECHO__" else body).encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -154,3 +154,43 @@ def test_missing_key_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KMA_AUTH_KEY", raising=False)
     with pytest.raises(MissingAuthKeyError, match="KMA_AUTH_KEY is not set"):
         auth_key_from_env()
+
+
+@pytest.mark.parametrize("key", ["a+b/c=d==", "k3y+with/slash=and+plus==", "space y+key/="])
+def test_the_key_is_redacted_in_every_encoding_an_upstream_may_echo(
+    api: tuple[Api, str], tmp_path: Path, key: str
+) -> None:
+    """An upstream that echoes the request URL sends the key percent-encoded, as httpx sent it."""
+    state, url = api
+    from urllib.parse import quote, quote_plus  # noqa: PLC0415
+
+    from commute_weather.kma.client import redact  # noqa: PLC0415
+
+    forms = {key, quote(key, safe=""), quote(key), quote_plus(key), quote(key, safe="").lower()}
+    for form in forms:
+        assert "***" in redact(f"GET /x?authKey={form}&stn=108", key), form
+        assert form not in redact(f"GET /x?authKey={form}&stn=108", key), form
+
+    keyed = KmaClient(key, url, timeout_s=2, max_attempts=1, backoff_s=0.01)
+    # The stand-in answers with the request line it saw, as some gateways do in their error pages.
+    state.script["108"] = [(200, "__ECHO__", 0.0)]
+    with pytest.raises(Exception) as error:  # noqa: PT011  (a format error: what matters is its text)
+        sync_months(keyed, tmp_path, [108], [MONTH])
+    sent = state.requests[-1]["authKey"][0]
+    assert sent == key  # the server decoded it: it was sent encoded
+    assert "authKey=***" in str(error.value), str(error.value)
+    for form in forms:
+        assert form not in str(error.value)
+
+
+def test_a_trickling_answer_stops_at_the_overall_deadline(tmp_path: Path) -> None:
+    """Each read gets a byte before the read timeout, so only an overall deadline ends the fetch."""
+    from commute_weather.kma.client import KmaDeadlineError  # noqa: PLC0415
+    from tests.servers import fake_kma_api  # noqa: PLC0415
+
+    with fake_kma_api(trickle_s=0.2) as url:
+        slow = KmaClient(SECRET, url, timeout_s=1, max_attempts=3, backoff_s=0.1, deadline_s=1.5)
+        started = time.monotonic()
+        with pytest.raises(KmaDeadlineError, match=r"within the 1\.5 s deadline"):
+            sync_months(slow, tmp_path, [108], [MONTH])
+        assert time.monotonic() - started < 3

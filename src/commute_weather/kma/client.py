@@ -5,6 +5,10 @@
   httpx's own request logging is silenced, and exceptions from httpx are not chained into ours.
 - Timeouts, connection errors, 5xx answers and truncated bodies are retried with exponential backoff;
   a JSON error (bad or unsubscribed key) or another 4xx is final and raised at once.
+- `deadline_s` bounds a whole fetch (connect, every read, retries and backoff): httpx's timeout is per
+  read, so an endpoint that trickles bytes would otherwise hold the caller indefinitely.
+- The key is redacted from every message in each encoding it can travel in (percent-encoded, `+` for
+  space, lower- or upper-case hex), since an upstream may echo the request URL.
 - `sync_months` writes each month atomically and skips months already complete on disk.
 """
 
@@ -12,13 +16,22 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pandas as pd
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
+from tenacity.stop import stop_base
 
 from commute_weather import io
 from commute_weather.kma.errors import KmaApiError, KmaFormatError, KmaTruncatedError
@@ -38,6 +51,10 @@ class _TransientError(Exception):
     """A failure worth retrying; carries a message that is safe to show."""
 
 
+class KmaDeadlineError(KmaApiError):
+    """The whole fetch (all attempts) did not finish within its deadline."""
+
+
 def auth_key_from_env() -> str:
     key = os.environ.get(AUTH_KEY_ENV, "").strip()
     if not key:
@@ -48,8 +65,27 @@ def auth_key_from_env() -> str:
     return key
 
 
+def _encodings(secret: str) -> list[str]:
+    """The key as it may appear in a URL or a message: raw, percent-encoded (also `/` and with lower-case
+    hex), form-encoded (`+` for space); longest first, so that no encoding is left half-replaced."""
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/")}
+    forms |= {_lower_hex(f) for f in forms}
+    forms |= {str(httpx.QueryParams({"k": secret}))[2:]}  # exactly what httpx sends
+    return sorted(forms, key=len, reverse=True)
+
+
+def _lower_hex(text: str) -> str:
+    parts = text.split("%")
+    return parts[0] + "".join("%" + p[:2].lower() + p[2:] for p in parts[1:])
+
+
 def redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+    """`text` with the key replaced by *** in every encoding it may travel in."""
+    if not secret:
+        return text
+    for form in _encodings(secret):
+        text = text.replace(form, "***")
+    return text
 
 
 @dataclass(frozen=True)
@@ -60,6 +96,7 @@ class KmaClient:
     max_attempts: int
     backoff_s: float
     transport: httpx.BaseTransport | None = None
+    deadline_s: float | None = None  # for the whole fetch, retries included; None: per-read timeouts only
 
     def fetch_range(self, station_id: int, start: pd.Timestamp, end: pd.Timestamp, what: str) -> str:
         """A complete typ01 body for one station between two KST times (inclusive); `what` names the
@@ -71,8 +108,12 @@ class KmaClient:
             "help": "0",
             "authKey": self.auth_key,
         }
+        deadline = None if self.deadline_s is None else time.monotonic() + self.deadline_s
+        stop: stop_base = stop_after_attempt(self.max_attempts)
+        if self.deadline_s is not None:
+            stop = stop | stop_after_delay(self.deadline_s)
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop,
             wait=wait_exponential(multiplier=self.backoff_s, max=60),
             retry=retry_if_exception_type(_TransientError),
             reraise=True,
@@ -81,29 +122,46 @@ class KmaClient:
             try:
                 for attempt in retrying:
                     with attempt:
-                        return self._get_once(http, params, what)
+                        return self._get_once(http, params, what, deadline)
             except _TransientError as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise KmaDeadlineError(
+                        f"{what}: no complete answer within the {self.deadline_s:g} s deadline ({exc})"
+                    ) from None
                 raise KmaApiError(f"{what}: gave up after {self.max_attempts} attempts: {exc}") from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def _get_once(self, http: httpx.Client, params: dict[str, str], what: str) -> str:
+    def _read(self, http: httpx.Client, params: dict[str, str], deadline: float | None) -> tuple[int, bytes]:
+        """One GET whose body is read in chunks, so that the deadline is checked while bytes trickle."""
+        timeout = self.timeout_s
+        if deadline is not None:
+            timeout = min(timeout, max(deadline - time.monotonic(), 0.001))
+        with http.stream("GET", self.base_url, params=params, timeout=timeout) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise _TransientError(f"the answer was still arriving after {self.deadline_s:g} s")
+            return response.status_code, b"".join(chunks)
+
+    def _get_once(self, http: httpx.Client, params: dict[str, str], what: str, deadline: float | None) -> str:
         try:
-            response = http.get(self.base_url, params=params)
+            status, content = self._read(http, params, deadline)
         except httpx.TimeoutException:
             raise _TransientError(f"no answer within {self.timeout_s:g} s") from None
         except httpx.TransportError as exc:
             raise _TransientError(f"connection failed ({type(exc).__name__})") from None
-        body = response.content.decode("cp949", errors="replace")
-        if response.status_code >= 500:
-            raise _TransientError(f"HTTP {response.status_code}")
+        body = content.decode("cp949", errors="replace")
+        if status >= 500:
+            raise _TransientError(f"HTTP {status}")
         try:
             check_body(body, what)
         except KmaTruncatedError as exc:
             raise _TransientError(redact(str(exc), self.auth_key)) from None
         except (KmaApiError, KmaFormatError) as exc:
-            raise type(exc)(f"HTTP {response.status_code}: {redact(str(exc), self.auth_key)}") from None
-        if response.status_code >= 400:
-            raise KmaApiError(f"{what}: HTTP {response.status_code}")
+            raise type(exc)(f"HTTP {status}: {redact(str(exc), self.auth_key)}") from None
+        if status >= 400:
+            raise KmaApiError(f"{what}: HTTP {status}")
         return body
 
 

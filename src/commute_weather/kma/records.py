@@ -3,9 +3,13 @@ before the derived columns (precipitation type, the winter precipitation rule) a
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
-KST = "Asia/Seoul"
+# Korea Standard Time as KMA reports it: a fixed UTC+09:00. Not the "Asia/Seoul" zone, which brings in the
+# 1987-88 summer time (+10:00) and the +08:27:52 local mean time before 1908.
+KST = dt.timezone(dt.timedelta(hours=9))
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "station_id",
