@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from commute_weather.config import load_params
+from commute_weather.ingest import merge_exports
 from commute_weather.io import write_json
 from commute_weather.kma.portal_csv import parse_portal_csv
 from commute_weather.kma.typ01 import parse_typ01
@@ -525,11 +526,10 @@ def real_paths(paths: Sequence[Path]) -> list[Path]:
 
 
 def read_real(paths: Sequence[Path]) -> pd.DataFrame:
-    """Normalized observations of the exports; hours present in several (overlapping) exports kept once."""
-    frames = [normalize(parse_portal_csv(p.read_bytes(), str(p))) for p in real_paths(paths)]
-    merged = pd.concat(frames, ignore_index=True)
-    merged = merged.drop_duplicates([Obs.station_id, Obs.observed_at], keep="first")
-    return merged.sort_values([Obs.station_id, Obs.observed_at]).reset_index(drop=True)
+    """Normalized observations of the exports, overlapping exports merged as ingest merges them."""
+    exports = [(p.name, parse_portal_csv(p.read_bytes(), str(p))) for p in real_paths(paths)]
+    merged, _ = merge_exports(exports)
+    return normalize(merged.sort_values([Obs.station_id, Obs.observed_at], kind="stable"))
 
 
 def synthetic_observations(
@@ -588,8 +588,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--real", type=Path, nargs="+", required=True,
                         help="KMA portal ASOS hourly CSV exports, or directories of them")  # fmt: skip
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="the sample's stations, months and seed: its `ingest` section")  # fmt: skip
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--dataset", default="sample",
+                        help="the synthetic dataset in params.yaml: its stations, months and seed")  # fmt: skip
     parser.add_argument(
         "--stations",
         type=int,
@@ -598,10 +599,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, help="write the comparison here as JSON")
     args = parser.parse_args(argv)
-    ingest = load_params(args.params).ingest
+    ingest = load_params(args.params).dataset(args.dataset)
+    if ingest.source != "sample" or ingest.seed is None:
+        raise SystemExit(f"calibration: dataset {args.dataset!r} is not a synthetic sample")
     real = read_real(args.real)
     stations = tuple(args.stations) if args.stations else ingest.stations
-    sample = synthetic_observations(stations, ingest.start_month, ingest.end_month, ingest.sample.seed)
+    sample = synthetic_observations(stations, ingest.start_month, ingest.end_month, ingest.seed)
     statistics = compare(sample, real)
     sample_climate, real_climate = monthly_climate(sample), monthly_climate(real)
     sample_spread, real_spread = distributions(sample), distributions(real)
@@ -609,7 +612,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(width=170)
     console.print(
         f"sample: stations {list(stations)}, {ingest.start_month}..{ingest.end_month}, "
-        f"seed {ingest.sample.seed}; real: {', '.join(p.name for p in real_paths(args.real))} "
+        f"seed {ingest.seed}; real: {', '.join(p.name for p in real_paths(args.real))} "
         f"({len(real)} hours after merging)"
     )
     console.print(_statistics_table(statistics))
@@ -620,7 +623,7 @@ def main(argv: list[str] | None = None) -> None:
             args.out,
             {
                 "sample": {"stations": list(stations), "start_month": ingest.start_month,
-                           "end_month": ingest.end_month, "seed": ingest.sample.seed},
+                           "end_month": ingest.end_month, "seed": ingest.seed},
                 "real": {"files": [p.name for p in real_paths(args.real)], "hours": len(real)},
                 "statistics": [
                     {**{k: v for k, v in asdict(s).items() if k not in ("sample", "real")},

@@ -137,8 +137,8 @@ def importance(model: Pipeline, test: pd.DataFrame, params: PipelineParams) -> p
     frame = pd.DataFrame(
         {
             "feature": features,
-            "rmse_increase": result.importances_mean.round(4),
-            "std": result.importances_std.round(4),
+            "rmse_increase": result.importances_mean.round(4) + 0.0,  # + 0.0: no "-0.0" in the file
+            "std": result.importances_std.round(4) + 0.0,
         }
     )
     return frame.sort_values("rmse_increase", ascending=False, kind="stable").reset_index(drop=True)

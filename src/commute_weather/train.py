@@ -31,8 +31,14 @@ from commute_weather.split import assign_split, check_periods, periods
 
 def fit(name: ModelName, rows: pd.DataFrame, params: PipelineParams) -> Pipeline:
     features = feature_names(params.featurize)
-    model = build_pipeline(name, params.train, features)
-    return model.fit(feature_matrix(rows, features), rows["label"])
+    model = build_pipeline(name, params.train, features).fit(feature_matrix(rows, features), rows["label"])
+    estimator = model.steps[-1][1]
+    if "n_jobs" in estimator.get_params():
+        # Fitted on every core (each tree seeded: the same forest on any number); predictions on one: a
+        # forest's per-tree sums, added across threads, come out in a different order each run (last-bit
+        # differences in every output downstream), and a one-row forecast pays the threads' start-up.
+        estimator.set_params(n_jobs=1)
+    return model
 
 
 def compare_candidates(
