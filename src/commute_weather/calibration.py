@@ -225,24 +225,28 @@ def diurnal_by_season(grid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T.reindex([s for s in SEASON_ORDER if s in rows])
 
 
-def morning_rise(grid: pd.DataFrame) -> float:
-    """Mean over all days of (mean 07-09 h) - (mean 02-04 h): positive when the minimum is before 05 h."""
+def _daily_difference(grid: pd.DataFrame, later: tuple[int, int], earlier: tuple[int, int]) -> float:
+    """Mean over all station-days of (mean temperature over the `later` hours) - (over the `earlier`)."""
     hour = grid[Obs.observed_at].dt.hour
     key = [grid[Obs.station_id], grid[Obs.observed_at].dt.date]
     temperature = grid[Obs.temperature_c]
-    early = temperature[hour.between(2, 4)].groupby([k[hour.between(2, 4)] for k in key]).mean()
-    morning = temperature[hour.between(7, 9)].groupby([k[hour.between(7, 9)] for k in key]).mean()
-    return _mean(morning - early)
+
+    def mean_over(hours: tuple[int, int]) -> pd.Series:
+        inside = hour.between(*hours)
+        means: pd.Series = temperature[inside].groupby([k[inside] for k in key]).mean()
+        return means
+
+    return _mean(mean_over(later) - mean_over(earlier))
+
+
+def morning_rise(grid: pd.DataFrame) -> float:
+    """Mean over all days of (mean 07-09 h) - (mean 02-04 h): positive when the minimum is before 05 h."""
+    return _daily_difference(grid, (7, 9), (2, 4))
 
 
 def evening_drop(grid: pd.DataFrame) -> float:
     """Mean over all days of (mean 18-20 h) - (mean 13-15 h): the evening window against its issue hours."""
-    hour = grid[Obs.observed_at].dt.hour
-    key = [grid[Obs.station_id], grid[Obs.observed_at].dt.date]
-    temperature = grid[Obs.temperature_c]
-    afternoon = temperature[hour.between(13, 15)].groupby([k[hour.between(13, 15)] for k in key]).mean()
-    evening = temperature[hour.between(18, 20)].groupby([k[hour.between(18, 20)] for k in key]).mean()
-    return _mean(evening - afternoon)
+    return _daily_difference(grid, (18, 20), (13, 15))
 
 
 def wet_share_by_hour(grid: pd.DataFrame, months: Sequence[int] = (6, 7, 8)) -> pd.Series:
@@ -590,7 +594,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="KMA portal ASOS hourly CSV exports, or directories of them")  # fmt: skip
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--dataset", default="sample",
-                        help="the synthetic dataset in params.yaml: its stations, months and seed")  # fmt: skip
+                        help="the synthetic dataset: its stations, months and seed")  # fmt: skip
     parser.add_argument(
         "--stations",
         type=int,
