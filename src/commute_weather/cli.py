@@ -9,8 +9,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from commute_weather.config import ParamsError
-from commute_weather.kma.client import MissingAuthKeyError
-from commute_weather.kma.errors import KmaApiError, KmaFormatError
+from commute_weather.kma.errors import KmaApiError, KmaFormatError, MissingAuthKeyError
 from commute_weather.split import SplitError
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # progress, notes and errors

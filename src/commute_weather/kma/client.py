@@ -34,17 +34,13 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from commute_weather import io
-from commute_weather.kma.errors import KmaApiError, KmaFormatError, KmaTruncatedError
+from commute_weather.kma.errors import KmaApiError, KmaFormatError, KmaTruncatedError, MissingAuthKeyError
 from commute_weather.kma.records import KST
 from commute_weather.kma.typ01 import check_body, read_rows
 
 AUTH_KEY_ENV = "KMA_AUTH_KEY"
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).setLevel(logging.WARNING)
-
-
-class MissingAuthKeyError(RuntimeError):
-    """No KMA API key in the environment."""
 
 
 class _TransientError(Exception):

@@ -13,3 +13,7 @@ class KmaApiError(RuntimeError):
 
 class KmaTruncatedError(KmaFormatError):
     """A typ01 body without its #7777END terminator: the transfer stopped early."""
+
+
+class MissingAuthKeyError(RuntimeError):
+    """No KMA API key in the environment."""
