@@ -84,3 +84,15 @@ def test_the_declared_model_artifact_is_the_served_datasets_model() -> None:
         artifact = repo.artifacts.read()["dvc.yaml"]["commute-comfort"]
     served = DatasetPaths(load_params(REPO / "params.yaml").serve.dataset)
     assert Path(artifact.path) == served.model and artifact.type == "model"
+
+
+def test_the_paths_commands_read_are_the_ones_dvc_yaml_writes() -> None:
+    """paths.DatasetPaths (summary, report, gate, packaging) and dvc.yaml (the stages) name each output."""
+    from commute_weather.paths import DatasetPaths  # noqa: PLC0415
+
+    text = (REPO / "dvc.yaml").read_text()
+    template = DatasetPaths("${key}")
+    names = [n for n in dir(DatasetPaths) if isinstance(getattr(DatasetPaths, n), property)]
+    assert len(names) >= 9
+    for name in names:
+        assert getattr(template, name).as_posix() in text, name
