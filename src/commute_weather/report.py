@@ -4,8 +4,9 @@
 
 One section per dataset, real records first (their figures decide; the sample's prove nothing alone), each
 built on `dvc metrics diff --json` against the base revision, the dataset's gate (with the regression check
-against the same dataset's metrics on the base), its validation report and plots rendered to PNG next to
-the markdown; then the params that changed. CI posts it with `cml comment update`.
+against the same dataset's metrics on the base), its validation report, and its plots from `dvc plots diff`
+(base and change in one image) as PNG next to the markdown; then the params that changed. CI posts it with
+`cml comment update`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
@@ -233,47 +232,22 @@ def render_section(section: DatasetSection) -> list[str]:
     return [*lines, ""]
 
 
-def render_plots(plots_dir: Path, out_dir: Path, prefix: str) -> list[Path]:
-    """PNG images of the evaluate stage's plot data (workspace), for the markdown to reference."""
-    import matplotlib as mpl  # noqa: PLC0415  (heavy; only the report draws)
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+def render_plots(plots_diff: dict[str, Any], plots_dir: Path, out_dir: Path) -> list[Path]:
+    """PNG images of the dataset's plots as dvc.yaml declares them, base and this change drawn together:
+    the Vega-Lite specs of `dvc plots diff --json`, rendered with vl-convert (no hand-drawn copies)."""
+    import vl_convert  # noqa: PLC0415  (heavy; only the report draws)
 
     images = []
-    predictions = plots_dir / "predictions.csv"
-    if predictions.exists():
-        frame = pd.read_csv(predictions)
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.scatter(frame["actual"], frame["predicted"], s=4, alpha=0.4)
-        ax.plot([0, 100], [0, 100], color="grey", linewidth=1)
-        ax.set(xlabel="actual comfort", ylabel="predicted comfort", title="Test period: predicted vs actual")
-        images.append(_save(fig, out_dir / f"{prefix}_predicted_vs_actual.png"))
-    slices = plots_dir / "rmse_by_slice.csv"
-    if slices.exists():
-        table = pd.read_csv(slices)
-        table["slice"] = table["slice"].str.rsplit(" ", n=1).str[0]  # the file's label holds the predictor
-        frame = table.pivot_table(index="slice", columns="predictor", values="rmse")
-        fig, ax = plt.subplots(figsize=(7, 4))
-        frame.plot.barh(ax=ax)
-        ax.set(xlabel="RMSE", title="RMSE by slice: model and baselines")
-        images.append(_save(fig, out_dir / f"{prefix}_rmse_by_slice.png"))
-    importance = plots_dir / "feature_importance.csv"
-    if importance.exists():
-        frame = pd.read_csv(importance).head(15).iloc[::-1]
-        fig, ax = plt.subplots(figsize=(7, 5))
-        ax.barh(frame["feature"], frame["rmse_increase"], xerr=frame["std"])
-        ax.set(xlabel="RMSE increase when shuffled", title="Permutation importance (top 15)")
-        images.append(_save(fig, out_dir / f"{prefix}_feature_importance.png"))
+    for path, entries in sorted(plots_diff.get("data", {}).items()):
+        if Path(path).parent != plots_dir:
+            continue
+        spec = next((e["content"] for e in entries if e.get("type") == "vega"), None)
+        if spec is None:
+            continue
+        target = out_dir / f"{plots_dir.parent.name}_{Path(path).stem}.png"
+        io.write_bytes(target, vl_convert.vegalite_to_png(spec, scale=1))
+        images.append(target)
     return images
-
-
-def _save(figure: Any, path: Path) -> Path:
-    figure.tight_layout()
-    with io.atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=90)
-    figure.clf()
-    return path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> None:
         params = load_params(args.params)
         diff = dvc_json("metrics", "diff", args.base_rev, "--all")
+        plots = dvc_json("plots", "diff", args.base_rev)
         sections = []
         for name in params.dataset_names:
             paths = DatasetPaths(name)
@@ -306,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
                     changes=metric_changes(diff, paths.metrics),
                     gate=evaluate_gate(io.read_json(paths.metrics), params.gate, reference, rmse_change),
                     validation=io.read_json(paths.validation) if paths.validation.exists() else {},
-                    images=render_plots(paths.plots, args.out.parent, name),
+                    images=render_plots(plots, paths.plots, args.out.parent),
                     comparison=comparison,
                     no_interval=no_interval,
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,10 @@ def test_report_for_a_branch_that_worsens_rmse(small_repo: Callable[..., Path]) 
         report,
     )
     assert "❌ worse" in report
-    for image in ("cheongju_predicted_vs_actual.png", "cheongju_rmse_by_slice.png",
-                  "cheongju_feature_importance.png"):  # fmt: skip
+    # Every plot dvc.yaml declares, rendered from `dvc plots diff`: base and this change in one image.
+    for plot in ("predictions", "residuals_by_month", "rmse_by_slice", "feature_importance"):
+        image = f"cheongju_{plot}.png"
         assert f"]({image})" in report
         assert (repo / "reports/pr" / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plots = json.loads(run(repo, "dvc", "plots", "diff", "main", "--json").stdout)["data"]
+    assert plots["reports/cheongju/plots/rmse_by_slice.csv"][0]["revisions"] == ["workspace", "main"]
