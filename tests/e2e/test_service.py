@@ -386,8 +386,19 @@ def raw_post(url: str, head: bytes, chunks: list[bytes]) -> tuple[bytes, float]:
                 sock.sendall(chunk)
         except OSError:  # the server answered and closed while the body was still being sent
             pass
-        answer = sock.recv(4096)
+        answer = b""
+        # Headers and body may arrive in separate segments: read until the declared body is complete.
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
     return answer, time.monotonic() - started
+
+
+def _length(answer: bytes) -> int:
+    found = re.search(rb"(?i)content-length: *(\d+)", answer.partition(b"\r\n\r\n")[0])
+    return int(found[1]) if found else 0
 
 
 def test_a_body_over_the_cap_gets_413_before_it_is_read(service: str) -> None:
