@@ -2,8 +2,9 @@
 (from inside the window) and the persistence baseline.
 
     python -m commute_weather.featurize --params params.yaml \
-        --observations data/interim/observations.parquet --validation reports/validation.json \
-        --out data/features/dataset.parquet --stats metrics/featurize.json
+        --observations data/interim/cheongju/observations.parquet \
+        --validation reports/cheongju/validation.json --out data/features/cheongju/dataset.parquet \
+        --stats metrics/cheongju/featurize.json
 """
 
 from __future__ import annotations

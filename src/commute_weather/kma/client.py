@@ -56,7 +56,8 @@ def auth_key_from_env() -> str:
     if not key:
         raise MissingAuthKeyError(
             f"{AUTH_KEY_ENV} is not set. Export your KMA API Hub key (apihub.kma.go.kr, subscribed to "
-            f"'kma_sfctm3') as {AUTH_KEY_ENV}, or set ingest.source to 'sample' or 'csv' in params.yaml."
+            f"'kma_sfctm3') as {AUTH_KEY_ENV}, or use datasets whose source is 'sample' or 'csv' in "
+            "params.yaml."
         )
     return key
 
