@@ -25,8 +25,9 @@ import pandas as pd
 from benchmarks.common import ROOT, console, median, save, table
 from commute_weather.compare import MAE, RMSE, Change, compare_frames, paired_block_bootstrap
 from commute_weather.config import CompareParams
+from commute_weather.paths import DatasetPaths
 
-PREDICTIONS = ROOT / "data" / "predictions" / "cheongju" / "test.parquet"
+PREDICTIONS = ROOT / DatasetPaths("cheongju").predictions  # the real record's test year
 PARAMS = CompareParams(block_days=7, resamples=2000, seed=0, confidence=0.95)
 
 

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from commute_weather import io
+from commute_weather.config import load_params
+from commute_weather.paths import DatasetPaths
 from commute_weather.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,11 +76,14 @@ def run_measured(command: Sequence[str], cwd: Path, env: dict[str, str] | None =
     return Measured(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)
 
 
-SERVED_MODEL_DIR = ROOT / "models" / "cheongju"  # serve.dataset's model, as train writes it
+def served() -> DatasetPaths:
+    """Where the served dataset's outputs are (serve.dataset in params.yaml), relative to ROOT."""
+    return DatasetPaths(load_params(ROOT / "params.yaml").serve.dataset)
 
 
-def load_predictor(model_dir: Path = SERVED_MODEL_DIR) -> Predictor:
-    """The pipeline's model with the params it was trained with."""
+def load_predictor(model_dir: Path | None = None) -> Predictor:
+    """The pipeline's model (default: the served dataset's) with the params it was trained with."""
+    model_dir = model_dir or ROOT / served().model.parent
     return Predictor.from_artifacts(
         (model_dir / "model.pkl").read_bytes(), io.read_json(model_dir / "metadata.json")
     )

@@ -14,7 +14,8 @@ from benchmarks.common import load_predictor
 from commute_weather.api_models import BatchRequest, Forecast, ForecastRequest
 from commute_weather.serving import RequestError, forecast, warmup_request
 
-predictor = load_predictor(Path(os.environ.get("MODEL_DIR", "models")))
+model_dir = os.environ.get("MODEL_DIR")  # default: the served dataset's model
+predictor = load_predictor(Path(model_dir) if model_dir else None)
 forecast(predictor, [warmup_request(predictor)], "bench")  # as the BentoML service does at startup
 app = FastAPI()
 

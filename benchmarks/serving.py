@@ -29,13 +29,13 @@ from threadpoolctl import threadpool_limits
 from benchmarks.common import (
     PINNED_THREADS,
     ROOT,
-    SERVED_MODEL_DIR,
     console,
     load_predictor,
     median,
     percentile,
     run_measured,
     save,
+    served,
     table,
 )
 from commute_weather.api_models import ForecastRequest
@@ -50,8 +50,9 @@ CONCURRENCY = 16
 def request_bodies(count: int, seed: int = 7) -> list[dict[str, Any]]:
     """Requests for real test-period targets, each with the hours up to issue time that the features read
     (25 by default), as clients send them."""
-    observations = pd.read_parquet(ROOT / "data/interim/cheongju/observations.parquet")
-    targets = pd.read_parquet(ROOT / "data/predictions/cheongju/test.parquet")
+    paths = served()
+    observations = pd.read_parquet(ROOT / paths.observations)
+    targets = pd.read_parquet(ROOT / paths.predictions)
     targets = targets[["station_id", "date", "window"]]
     predictor = load_predictor()
     span = pd.Timedelta(hours=predictor.history_hours - 1)
@@ -100,7 +101,7 @@ def fastapi_server(work: Path) -> Iterator[str]:
         "warning",
     ]
     with http_server(
-        command, port, ROOT, {**PINNED_THREADS, "MODEL_DIR": str(SERVED_MODEL_DIR)}, log_dir=work
+        command, port, ROOT, {**PINNED_THREADS, "MODEL_DIR": str(ROOT / served().model.parent)}, log_dir=work
     ) as url:
         yield url
 

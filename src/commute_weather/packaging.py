@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from commute_weather.cli import StageError, console, results, run
 from commute_weather.config import load_params
 from commute_weather.gate import evaluate_gate, gate_table, reference_from_git
 from commute_weather.paths import DatasetPaths
-from commute_weather.provenance import git_sha
+from commute_weather.provenance import file_digest, git_sha
 
 MODEL_NAME = "commute_comfort"
 MODEL_FILE = "model.pkl"
@@ -45,11 +44,6 @@ def bento_version(allow_dirty: bool) -> str:
             "or pass --allow-dirty to build one versioned '<sha>-dirty' for local use"
         )
     return sha
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def lock_outputs(lock_file: Path) -> dict[str, tuple[str, str | None]]:
@@ -155,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             "dataset": params.serve.dataset,
             "metrics": metrics,
             "gate": gate,
-            "model_sha256": file_digest(paths.model, "sha256"),
+            "model_sha256": file_digest(paths.model),
         }
         model_tag = save_model(paths.model, metadata, version)
         console.print(f"saved model {model_tag}")

@@ -16,6 +16,10 @@ class DatasetPaths:
         return Path("metrics") / self.name / "ingest.json"
 
     @property
+    def observations(self) -> Path:
+        return Path("data") / "interim" / self.name / "observations.parquet"
+
+    @property
     def validation(self) -> Path:
         return Path("reports") / self.name / "validation.json"
 

@@ -29,12 +29,10 @@ def git_sha(cwd: Path | None = None) -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """A file's hash, read in chunks (md5 is what dvc.lock records; sha256 what metadata records)."""
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def library_versions() -> dict[str, str]:

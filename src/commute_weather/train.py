@@ -25,7 +25,7 @@ from commute_weather.cli import StageError, console, run
 from commute_weather.config import ModelName, PipelineParams, SelectionParams, load_params
 from commute_weather.features import feature_names
 from commute_weather.model import build_pipeline, feature_matrix, predict_scores, rmse
-from commute_weather.provenance import file_sha256, library_versions
+from commute_weather.provenance import file_digest, library_versions
 from commute_weather.split import assign_split, check_periods, periods
 
 
@@ -48,11 +48,10 @@ def compare_candidates(
     scorable = validation[validation["persistence_score"].notna()]
     actual = scorable["label"].to_numpy()
     persistence = rmse(actual, scorable["persistence_score"].to_numpy())
+    matrix = feature_matrix(scorable, feature_names(params.featurize))
     candidates = {}
     for name in params.train.selection.candidates:
-        predicted = predict_scores(
-            fit(name, train, params), feature_matrix(scorable, feature_names(params.featurize))
-        )
+        predicted = predict_scores(fit(name, train, params), matrix)
         score = rmse(actual, predicted)
         candidates[name] = {
             "rmse": round(score, 4),
@@ -93,11 +92,11 @@ def select_and_fit(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipel
     comparison = compare_candidates(train, validation, params)
     rmse_by_model = {name: c["rmse"] for name, c in comparison["candidates"].items()}
     chosen, reason = choose(params.train.model, rmse_by_model, params.train.selection)
-    bounds = periods(dataset["date"], params.split)
+    first_day, last_day = periods(dataset["date"], params.split).dates("validation", dataset["date"].min())
     record = {
         "validation": {
-            "first_day": str(bounds.validation_start.date()),
-            "last_day": str((bounds.test_start - pd.Timedelta(days=1)).date()),
+            "first_day": str(first_day.date()),
+            "last_day": str(last_day.date()),
             **comparison,
         },
         "rule": params.train.selection.model_dump(mode="json"),
@@ -118,7 +117,7 @@ def metadata(params: PipelineParams, dataset_path: Path, selection: dict[str, An
         "features": feature_names(params.featurize),
         "train_rows": selection["fit_rows"],
         "validation_rmse": {name: c["rmse"] for name, c in selection["validation"]["candidates"].items()},
-        "dataset_sha256": file_sha256(dataset_path),
+        "dataset_sha256": file_digest(dataset_path),
         "libraries": library_versions(),
         "params": params.model_dump(mode="json", by_alias=True, include=MODEL_PARAMS),
     }
