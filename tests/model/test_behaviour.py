@@ -20,7 +20,11 @@ def trained(params) -> tuple[Pipeline, pd.DataFrame, pd.DataFrame]:  # type: ign
     observations = synthetic_observations((108, 119), "2021-01", "2022-12", seed=11)
     dataset, _ = build_dataset(observations, params)
     model = build_pipeline("hist_gradient_boosting", params.train, feature_names(params.featurize))
-    model.fit(feature_matrix(dataset, feature_names(params.featurize)), dataset["label"])
+    model.fit(
+        feature_matrix(dataset, feature_names(params.featurize)),
+        dataset["label"],
+        model__wet=dataset["wet_window"],
+    )
     probe = dataset.sample(120, random_state=0)[["station_id", "date", "window"]].reset_index(drop=True)
     return model, observations, probe
 
