@@ -204,6 +204,7 @@ class HurdleParams(Params):
 
     wet: HistGradientBoostingParams
     dry: HistGradientBoostingParams
+    blend_forest: bool  # average with train.random_forest, the weight fitted on validation rows
 
 
 class ForecastParams(Params):

@@ -46,6 +46,10 @@ WET_MONOTONIC = {
     "wet_share_3h": 1,
     "precipitation_sum_3h": 1,
     "wet_climatology": 1,
+    "dew_point_depression_change_3h": -1,
+    "dew_point_depression_change_6h": -1,
+    "pressure_anomaly": -1,
+    "hours_since_wet": -1,
 }
 PWET_BANDS = (0.15, 0.5)  # the interval's residual quantiles are fitted per band of P(wet)
 MIN_BAND_ROWS = 30  # a band with fewer validation rows uses the quantiles of all rows
@@ -66,7 +70,13 @@ def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) ->
             (
                 "model",
                 Forecaster(
-                    score_model=None if name == "hurdle" else _regressor(name, params, features),
+                    score_model=(
+                        _regressor("random_forest", params, features)
+                        if name == "hurdle" and params.hurdle.blend_forest
+                        else None
+                        if name == "hurdle"
+                        else _regressor(name, params, features)
+                    ),
                     hurdle=params.hurdle if name == "hurdle" else None,
                     wet_classifier=forecast.wet_classifier,
                     monotonic=forecast.wet_classifier.monotonic,
@@ -254,23 +264,36 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             )
             self.wet_model_.fit(xc[wet], y[wet])
             self.dry_model_.fit(xc[~wet], y[~wet])
+            if self.score_model is not None:  # blended with this model (the weight: `calibrate`)
+                self.score_model.fit(x, y)
         else:
             assert self.score_model is not None
             self.score_model.fit(x, y)
         # Until `calibrate` sees validation rows: no recalibration, no persistence, in-sample residuals.
         self.platt_ = (1.0, 0.0)
+        self.blend_weight_ = 0.5
         self.persistence_weight_ = 0.0
+        self.blend_weight_ = 0.5
         score, p = self._raw(x)
         self.interval_ = self._interval_table(score, y, p)
         return self
 
-    def _raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _raw(self, x: np.ndarray, blend: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The score before the persistence blend, and the recalibrated P(wet)."""
+        if blend is not None:
+            self.blend_weight_, kept = blend, self.blend_weight_
+            try:
+                return self._raw(x)
+            finally:
+                self.blend_weight_ = kept
         xc = self._with_climatology(x)
         a, b = self.platt_
         p = 1 / (1 + np.exp(-(a * _logit(self.classifier_.predict_proba(xc)[:, 1]) + b)))
         if self.hurdle is not None:
             score = p * self.wet_model_.predict(xc) + (1 - p) * self.dry_model_.predict(xc)
+            if self.score_model is not None:
+                w = self.blend_weight_
+                score = (1 - w) * score + w * _apply(self.score_model, x)
         else:
             assert self.score_model is not None
             score = _apply(self.score_model, x)
@@ -303,13 +326,18 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         when its param asks for it, except the interval."""
         x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
         self.platt_ = (1.0, 0.0)
+        self.blend_weight_ = 0.5
         if self.recalibrate_wet:
             raw = _logit(self.classifier_.predict_proba(self._with_climatology(x))[:, 1])
             platt = LogisticRegression(C=1e4).fit(raw[:, None], np.asarray(wet, bool))
             self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+        weights = np.round(np.arange(0, 1.0001, 0.05), 2)
+        if self.hurdle is not None and self.score_model is not None:
+            hurdle, forest = self._raw(x, 0.0)[0], self._raw(x, 1.0)[0]
+            errors = [rmse(y, np.clip((1 - w) * hurdle + w * forest, 0, 100)) for w in weights]
+            self.blend_weight_ = float(weights[int(np.argmin(errors))])
         score, p = self._raw(x)
         if self.blend_persistence:
-            weights = np.round(np.arange(0, 1.0001, 0.05), 2)
             errors = [rmse(y, self._blend(score, x, w)) for w in weights]
             self.persistence_weight_ = float(weights[int(np.argmin(errors))])
         self.interval_ = self._interval_table(self._blend(score, x, self.persistence_weight_), y, p)
@@ -319,6 +347,7 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return {
             "platt": [round(v, 4) for v in self.platt_],
             "persistence_weight": self.persistence_weight_,
+            "blend_weight": self.blend_weight_,
             "interval": np.round(self.interval_, 4).tolist(),
         }
 
@@ -326,6 +355,7 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         """Take `other`'s validation-fitted calibration (the same candidate fitted on training rows only)."""
         self.platt_ = other.platt_
         self.persistence_weight_ = other.persistence_weight_
+        self.blend_weight_ = other.blend_weight_
         self.interval_ = other.interval_.copy()
         return self
 
