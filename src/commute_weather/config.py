@@ -205,6 +205,7 @@ class HurdleParams(Params):
     wet: HistGradientBoostingParams
     dry: HistGradientBoostingParams
     blend_forest: bool  # average with train.random_forest, the weight fitted on validation rows
+    forest_trees: int = Field(ge=1)  # that forest's n_estimators (one-row forecast time)
 
 
 class ForecastParams(Params):
