@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from commute_weather.config import HistGradientBoostingParams, ModelName, TrainParams
+from commute_weather.config import ModelName, TrainParams
 
 CATEGORICAL = ("station",)
 # The physics' sign of P(wet) in a predictor (+1 rises with it, -1 falls), for monotonic constraints:
@@ -71,8 +71,10 @@ def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) ->
                 "model",
                 Forecaster(
                     score_model=_score_model(name, params, features),
-                    hurdle=params.hurdle if name == "hurdle" else None,
-                    wet_classifier=forecast.wet_classifier,
+                    # Plain dicts, not params objects: a pydantic object's pickle holds a set (fields set),
+                    # whose order changes between processes, and model bytes must repeat.
+                    hurdle=params.hurdle.model_dump() if name == "hurdle" else None,
+                    wet_classifier=forecast.wet_classifier.model_dump(exclude={"monotonic"}),
                     monotonic=forecast.wet_classifier.monotonic,
                     recalibrate_wet=forecast.recalibrate_wet,
                     climatology_days=forecast.climatology_days,
@@ -97,15 +99,14 @@ def _score_model(name: ModelName, params: TrainParams, features: list[str]) -> P
     return _regressor("random_forest", forest, features)
 
 
-def _boosting(
-    cls: Any, p: HistGradientBoostingParams, categorical: list[int], seed: int, **extra: Any
-) -> Any:
+def _boosting(cls: Any, p: dict[str, Any], categorical: list[int] | None, seed: int, **extra: Any) -> Any:
+    """A boosting model from HistGradientBoostingParams as a dict."""
     return cls(
-        learning_rate=p.learning_rate,
-        max_iter=p.max_iter,
-        max_leaf_nodes=p.max_leaf_nodes,
-        min_samples_leaf=p.min_samples_leaf,
-        l2_regularization=p.l2_regularization,
+        learning_rate=p["learning_rate"],
+        max_iter=p["max_iter"],
+        max_leaf_nodes=p["max_leaf_nodes"],
+        min_samples_leaf=p["min_samples_leaf"],
+        l2_regularization=p["l2_regularization"],
         categorical_features=categorical,  # station ids (< max_bins); unseen ones count as missing
         early_stopping=False,
         random_state=seed,
@@ -254,7 +255,10 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         )
         names = [*self.features, "wet_climatology"]
         xc = self._with_climatology(x)
-        categorical = [i for i, f in enumerate(names) if f in CATEGORICAL]
+        # No categorical_features: with them the boosting models keep an OrdinalEncoder whose pickle differs
+        # between identical runs (shared-object memo), and model bytes must repeat. Trees split station ids
+        # as numbers just as well (one station in the real record).
+        categorical = None
         constraints = [WET_MONOTONIC.get(f, 0) if self.monotonic else 0 for f in names]
         self.classifier_ = _boosting(
             HistGradientBoostingClassifier, self.wet_classifier, categorical, self.seed,
@@ -262,10 +266,10 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         ).fit(xc, wet)  # fmt: skip
         if self.hurdle is not None:
             self.wet_model_ = _boosting(
-                HistGradientBoostingRegressor, self.hurdle.wet, categorical, self.seed
+                HistGradientBoostingRegressor, self.hurdle["wet"], categorical, self.seed
             )
             self.dry_model_ = _boosting(
-                HistGradientBoostingRegressor, self.hurdle.dry, categorical, self.seed
+                HistGradientBoostingRegressor, self.hurdle["dry"], categorical, self.seed
             )
             self.wet_model_.fit(xc[wet], y[wet])
             self.dry_model_.fit(xc[~wet], y[~wet])
