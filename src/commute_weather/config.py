@@ -190,7 +190,33 @@ class RidgeParams(Params):
     alpha: float = Field(ge=0)
 
 
-ModelName = Literal["hist_gradient_boosting", "random_forest", "ridge"]
+ModelName = Literal["hist_gradient_boosting", "random_forest", "ridge", "hurdle"]
+
+
+class WetClassifierParams(HistGradientBoostingParams):
+    """P(wet window): every candidate carries this classifier, so every model answers "will it be wet?"."""
+
+    monotonic: bool  # constrain P(wet) to rise/fall with the predictors physics signs (model.WET_MONOTONIC)
+
+
+class HurdleParams(Params):
+    """The label's shape: a score regressor for wet windows and one for dry windows, combined with P(wet)."""
+
+    wet: HistGradientBoostingParams
+    dry: HistGradientBoostingParams
+    blend_forest: bool  # average with train.random_forest, the weight fitted on validation rows
+    forest_trees: int = Field(ge=1)  # that forest's n_estimators (one-row forecast time)
+
+
+class ForecastParams(Params):
+    """What every candidate adds to its score (model.Forecaster); fitted on training rows, calibrated on
+    validation rows."""
+
+    wet_classifier: WetClassifierParams
+    recalibrate_wet: bool  # Platt-scale P(wet) on validation rows
+    climatology_days: float = Field(gt=0)  # kernel width of the day-of-year wet-window climatology
+    interval: float = Field(gt=0, lt=1)  # central coverage of the score interval
+    blend_persistence: bool  # fit a weight on persistence on validation rows
 
 
 class SelectionParams(Params):
@@ -208,6 +234,8 @@ class TrainParams(Params):
     hist_gradient_boosting: HistGradientBoostingParams
     random_forest: RandomForestParams
     ridge: RidgeParams
+    hurdle: HurdleParams
+    forecast: ForecastParams
 
 
 class GateParams(Params):

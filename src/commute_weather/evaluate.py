@@ -32,7 +32,7 @@ from commute_weather.cli import StageError, console, run
 from commute_weather.config import PipelineParams, load_params
 from commute_weather.features import feature_names
 from commute_weather.gate import evaluate_gate, gate_table
-from commute_weather.model import feature_matrix, rmse
+from commute_weather.model import feature_matrix, probabilistic_scores, rmse, wet_climatology
 from commute_weather.predictor import Predictor
 from commute_weather.split import assign_split, check_periods
 
@@ -85,13 +85,20 @@ def evaluate(
     test = test[scorable].copy()
     if test.empty:
         raise StageError("no test rows with a defined persistence baseline: is split.test_days too small?")
-    test["model"] = predictor.predict_features(test)["score"]
+    forecast = predictor.predict_features(test)
+    test["model"] = forecast["score"]
+    for column in ("wet_probability", "score_low", "score_high"):
+        test[column] = forecast[column]
     test["persistence"] = test["persistence_score"]
     test["climatology"] = climatology(fit_rows, test)
     actual = test["label"].to_numpy()
     metrics: dict[str, Any] = {p: scores(actual, test[p].to_numpy()) for p in PREDICTORS}
     metrics["skill_vs_persistence"] = round(1 - metrics["model"]["rmse"] / metrics["persistence"]["rmse"], 4)
     metrics["skill_vs_climatology"] = round(1 - metrics["model"]["rmse"] / metrics["climatology"]["rmse"], 4)
+    metrics["probabilistic"] = probabilistic_scores(
+        test, {c: test[c].to_numpy() for c in ("wet_probability", "score_low", "score_high")},
+        wet_climatology(fit_rows, test),
+    )  # fmt: skip
     metrics["slices"] = {
         "window": slice_rmse(test, test["window"]),
         "season": slice_rmse(test, test["date"].dt.month.map(SEASONS)),
@@ -121,7 +128,20 @@ def plot_data(test: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, pd.DataF
         ),
         "residuals_by_month.csv": by_month["residual"].agg(["mean", "std"]).round(4).reset_index(),
         "rmse_by_slice.csv": pd.DataFrame(rows),
+        "reliability.csv": reliability(test),
     }
+
+
+def reliability(test: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """The reliability diagram of P(wet): per tenth of predicted probability (empty bins left out), the
+    mean prediction, the observed share of wet windows and the count."""
+    p = test["wet_probability"].to_numpy()
+    band = np.minimum((p * bins).astype("int64"), bins - 1)
+    frame = pd.DataFrame({"bin": band, "predicted": p, "observed": test["wet_window"].astype("float64")})
+    table = frame.groupby("bin").agg(
+        predicted=("predicted", "mean"), observed=("observed", "mean"), count=("observed", "size")
+    )
+    return table.round(4).reset_index()
 
 
 def importance(model: Pipeline, test: pd.DataFrame, params: PipelineParams) -> pd.DataFrame:
@@ -166,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
             args.plots / "feature_importance.csv",
             importance(predictor.model, test, params).to_csv(index=False).encode(),
         )
-        keep = ["station_id", "date", "window", "issue_at", "label", "model", "persistence", "climatology"]
+        keep = ["station_id", "date", "window", "issue_at", "label", "wet_window", "model", "wet_probability",
+                "score_low", "score_high", "persistence", "climatology"]  # fmt: skip
         io.write_parquet(args.predictions, test[keep].reset_index(drop=True))
         io.write_json(args.metrics, metrics)
         gate = evaluate_gate(metrics, params.gate, reference=None)

@@ -183,8 +183,11 @@ def feature_names(featurize: FeaturizeParams) -> list[str]:
             f"temperature_change_{h}h", f"pressure_change_{h}h", f"humidity_mean_{h}h", f"wind_max_{h}h",
             f"cloud_mean_{h}h",
             f"precipitation_sum_{h}h", f"wet_share_{h}h", f"snow_share_{h}h", f"observed_share_{h}h",
+            f"humidity_change_{h}h", f"cloud_change_{h}h", f"dew_point_depression_change_{h}h",
+            f"visibility_change_{h}h",
         ]  # fmt: skip
-    return [*names, "persistence_score", "yesterday_window_score"]
+    names += ["precipitation_type_now", "hours_since_wet", "pressure_anomaly"]
+    return [*names, "persistence_score", "yesterday_window_score", "yesterday_window_wet"]
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,7 @@ def issue_features(
     # Each column is read once, as far back as any feature reaches; every feature slices that block.
     reach = lookback_hours(commute, featurize)
     past = {c: _block(grid, c, issue, np.arange(-reach, 1)) for c in GRID_COLUMNS}
+    past["dew_point_depression"] = past[Obs.temperature_c] - past[Obs.dew_point_c]
     current = {c: block[:, -1] for c, block in past.items()}
     for c in _NUMERIC:
         if c != Obs.precipitation_mm:
@@ -304,9 +308,15 @@ def issue_features(
                 out[f"wet_share_{h}h"] = (kind > 0).sum(axis=1) / observed
                 out[f"snow_share_{h}h"] = (kind == SNOW).sum(axis=1) / observed
             out[f"observed_share_{h}h"] = observed / h
+            out[f"humidity_change_{h}h"] = change(Obs.humidity_pct)
+            out[f"cloud_change_{h}h"] = change(Obs.cloud_cover_tenths)
+            out[f"dew_point_depression_change_{h}h"] = change("dew_point_depression")
+            out[f"visibility_change_{h}h"] = change(Obs.visibility_m)
+        out |= _lookback_tendencies(past, reach)
     persistence, _ = window_weather(lambda c: past[c][:, -featurize.persistence_hours :])
     out["persistence_score"] = comfort_score(persistence, comfort)
     out["yesterday_window_score"] = np.full(len(issue), np.nan)
+    out["yesterday_window_wet"] = np.full(len(issue), np.nan)
     for name in WINDOWS:
         mine = window == name
         offsets = commute.lead_hours - 24 + np.arange(commute.windows[name].hours)
@@ -318,7 +328,23 @@ def issue_features(
 
         yesterday, _ = window_weather(yesterday_block)
         out["yesterday_window_score"][mine] = comfort_score(yesterday, comfort)
+        shares = yesterday.rain_share + yesterday.snow_share + yesterday.mixed_share
+        out["yesterday_window_wet"][mine] = np.where(np.isnan(shares), np.nan, shares > 0)
     return out
+
+
+def _lookback_tendencies(past: dict[str, np.ndarray], reach: int) -> dict[str, np.ndarray]:
+    """Over the whole lookback: the precipitation type now, how long since it last rained or snowed
+    (reach + 1: not within the lookback; NaN: no hour observed), and pressure against its lookback mean."""
+    kind = past[Obs.precipitation_type]
+    wet_hours = kind[:, ::-1] > 0
+    since = np.where(wet_hours.any(axis=1), wet_hours.argmax(axis=1), reach + 1).astype("float64")
+    pressure = past[Obs.pressure_hpa]
+    return {
+        "precipitation_type_now": kind[:, -1],
+        "hours_since_wet": np.where(np.isnan(kind).all(axis=1), np.nan, since),
+        "pressure_anomaly": pressure[:, -1] - np.nanmean(pressure, axis=1),
+    }
 
 
 def _labels(

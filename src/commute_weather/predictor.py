@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from commute_weather.comfort import comfort_label
 from commute_weather.config import ComfortParams, CommuteParams, FeaturizeParams
 from commute_weather.features import feature_names, history_grid, issue_features, lookback_hours
-from commute_weather.model import feature_matrix, predict_scores
+from commute_weather.model import feature_matrix, predict_forecast
 
 
 @dataclass(frozen=True)
@@ -50,19 +50,27 @@ class Predictor:
         return lookback_hours(self.commute, self.featurize) + 1
 
     def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
-        scores = self.scores(feature_matrix(features, self.features))
+        forecast = self.forecast(feature_matrix(features, self.features))
         return pd.DataFrame(
             {
-                "score": scores,
-                "label": comfort_label(scores, self.comfort),
+                "score": forecast["score"],
+                "label": comfort_label(forecast["score"], self.comfort),
+                "wet_probability": forecast["wet_probability"],
+                "score_low": forecast["score_low"],
+                "score_high": forecast["score_high"],
                 "persistence_score": features["persistence_score"].to_numpy(),
                 "issue_at": features["issue_at"].to_numpy(),
             },
             index=features.index,
         )
 
+    def forecast(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """For a feature matrix (e.g. `history_features`): `score`, `wet_probability` (of a wet commute
+        window), and `score_low`..`score_high` (the score's 80% interval), one array each."""
+        return predict_forecast(self.model, features)
+
     def scores(self, features: np.ndarray) -> np.ndarray:
-        return predict_scores(self.model, features)
+        return self.forecast(features)["score"]
 
     def history_features(
         self,

@@ -38,6 +38,7 @@ HIGHER_IS_BETTER = ("r2", "skill")
 SHOWN = (
     "model.rmse", "model.mae", "model.bias", "model.r2", "skill_vs_persistence", "skill_vs_climatology",
     "persistence.rmse", "climatology.rmse",
+    "probabilistic.brier_skill_vs_persistence", "probabilistic.brier_skill_vs_climatology",
 )  # fmt: skip
 TOLERANCE = 1e-9
 

@@ -56,6 +56,16 @@ def slices_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
+def probabilistic_line(metrics: dict[str, Any]) -> str:
+    """P(wet window) and the score interval, scored on the test period."""
+    m = metrics["probabilistic"]
+    return (
+        f"P(wet window): Brier {m['brier']:.3f}, skill vs persistence {m['brier_skill_vs_persistence']:.3f}, "
+        f"vs climatology {m['brier_skill_vs_climatology']:.3f}; 80% score interval covers "
+        f"{m['interval_coverage']:.1%} of test windows, mean width {m['interval_mean_width']:.1f}"
+    )
+
+
 def selection_line(selection: dict[str, Any]) -> str:
     validation = selection["validation"]
     ranked = ", ".join(
@@ -112,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         console.rule(f"[bold]{name}")
         console.print(metrics_table(name, metrics))
         console.print(slices_table(metrics))
+        console.print(probabilistic_line(metrics))
         console.print(selection_line(io.read_json(paths.selection)))
         console.print(gate_table(io.read_json(paths.gate)))
     console.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")

@@ -17,6 +17,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -24,40 +25,81 @@ from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import ModelName, PipelineParams, SelectionParams, load_params
 from commute_weather.features import feature_names
-from commute_weather.model import build_pipeline, feature_matrix, predict_scores, rmse
+from commute_weather.model import (
+    Forecaster,
+    build_pipeline,
+    feature_matrix,
+    predict_forecast,
+    probabilistic_scores,
+    rmse,
+    wet_climatology,
+)
 from commute_weather.provenance import file_digest, library_versions
 from commute_weather.split import assign_split, check_periods, periods
 
 
 def fit(name: ModelName, rows: pd.DataFrame, params: PipelineParams) -> Pipeline:
     features = feature_names(params.featurize)
-    model = build_pipeline(name, params.train, features).fit(feature_matrix(rows, features), rows["label"])
-    estimator = model.steps[-1][1]
-    if "n_jobs" in estimator.get_params():
-        # Fitted on every core (each tree seeded: the same forest on any number); predictions on one: a
-        # forest's per-tree sums, added across threads, come out in a different order each run (last-bit
-        # differences in every output downstream), and a one-row forecast pays the threads' start-up.
-        estimator.set_params(n_jobs=1)
+    model = build_pipeline(name, params.train, features)
+    return model.fit(feature_matrix(rows, features), rows["label"], model__wet=rows["wet_window"])
+
+
+def forecaster(model: Pipeline) -> Forecaster:
+    step: Forecaster = model.steps[-1][1]
+    return step
+
+
+def calibrate(model: Pipeline, rows: pd.DataFrame, params: PipelineParams) -> Pipeline:
+    """Fit the model's calibration (P(wet), persistence weight, interval) on `rows`: validation rows only."""
+    x = feature_matrix(rows, feature_names(params.featurize))
+    forecaster(model).calibrate(x, rows["label"].to_numpy(), rows["wet_window"].to_numpy())
     return model
+
+
+def cross_calibrated(
+    model: Pipeline, validation: pd.DataFrame, params: PipelineParams
+) -> dict[str, np.ndarray]:
+    """Forecasts of the validation rows whose calibration never saw them: the validation period's first
+    half calibrated on its second and vice versa, so that the validation figures of calibrated outputs
+    (Brier, coverage, the persistence blend) are out of sample."""
+    features = feature_names(params.featurize)
+    order = np.argsort(validation["date"].to_numpy(), kind="stable")
+    halves = np.array_split(order, 2)
+    out: dict[str, np.ndarray] = {}
+    for mine, other in ((halves[0], halves[1]), (halves[1], halves[0])):
+        calibrate(model, validation.iloc[other], params)
+        part = predict_forecast(model, feature_matrix(validation.iloc[mine], features))
+        for key, values in part.items():
+            out.setdefault(key, np.full(len(validation), np.nan))[mine] = values
+    return out
 
 
 def compare_candidates(
     train: pd.DataFrame, validation: pd.DataFrame, params: PipelineParams
-) -> dict[str, Any]:
-    """Every candidate fitted on `train` and scored on `validation`, beside persistence on the same rows."""
+) -> tuple[dict[str, Any], dict[str, Pipeline]]:
+    """Every candidate fitted on `train` and scored on `validation`, beside persistence on the same rows;
+    and the candidates, calibrated on the whole validation period. The figures are cross-calibrated
+    (see `cross_calibrated`): out of sample for the fit and for the calibration."""
     scorable = validation[validation["persistence_score"].notna()]
     actual = scorable["label"].to_numpy()
     persistence = rmse(actual, scorable["persistence_score"].to_numpy())
-    matrix = feature_matrix(scorable, feature_names(params.featurize))
-    candidates = {}
+    climatology = wet_climatology(train, scorable)
+    candidates: dict[str, dict[str, Any]] = {}
+    models: dict[str, Pipeline] = {}
     for name in params.train.selection.candidates:
-        predicted = predict_scores(fit(name, train, params), matrix)
-        score = rmse(actual, predicted)
+        model = fit(name, train, params)
+        predicted = cross_calibrated(model, scorable, params)
+        score = rmse(actual, predicted["score"])
         candidates[name] = {
             "rmse": round(score, 4),
             "skill_vs_persistence": round(1 - score / persistence, 4),
+            **probabilistic_scores(scorable, predicted, climatology),
         }
-    return {"rows": len(scorable), "persistence_rmse": round(persistence, 4), "candidates": candidates}
+        models[name] = calibrate(model, scorable, params)
+        candidates[name]["calibration"] = forecaster(models[name]).calibration()
+    record: dict[str, Any] = {"rows": len(scorable), "persistence_rmse": round(persistence, 4)}
+    record["candidates"] = candidates
+    return record, models
 
 
 def choose(
@@ -89,7 +131,7 @@ def select_and_fit(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipel
             f"{params.gate.min_train_rows:,}. Ingest more months or stations, or shorten split.test_days."
         )
     train, validation = fit_rows[split == "train"], fit_rows[split == "validation"]
-    comparison = compare_candidates(train, validation, params)
+    comparison, calibrated = compare_candidates(train, validation, params)
     rmse_by_model = {name: c["rmse"] for name, c in comparison["candidates"].items()}
     chosen, reason = choose(params.train.model, rmse_by_model, params.train.selection)
     first_day, last_day = periods(dataset["date"], params.split).dates("validation", dataset["date"].min())
@@ -105,7 +147,11 @@ def select_and_fit(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipel
         "reason": reason,
         "fit_rows": len(fit_rows),
     }
-    return fit(chosen, fit_rows, params), record
+    final = fit(chosen, fit_rows, params)
+    # The refit saw the validation rows, so its own predictions there are in sample: it takes the calibration
+    # fitted on the out-of-sample validation predictions of the same candidate fitted on training rows.
+    forecaster(final).use_calibration(forecaster(calibrated[chosen]))
+    return final, record
 
 
 MODEL_PARAMS = {"commute", "comfort", "featurize", "split", "train"}

@@ -130,3 +130,38 @@ def test_history_hours_cover_yesterdays_window_when_horizons_are_short(params) -
     short = params.featurize.model_copy(update={"horizons_h": [3, 6]})
     predictor = Predictor(model=None, commute=params.commute, featurize=short, comfort=params.comfort)  # type: ignore[arg-type]
     assert predictor.history_hours == 24 - params.commute.lead_hours + 1  # yesterday's window start
+
+
+NEW_TENDENCIES = (
+    "humidity_change_6h",
+    "cloud_change_6h",
+    "dew_point_depression_change_6h",
+    "visibility_change_6h",
+    "pressure_anomaly",
+    "hours_since_wet",
+    "precipitation_type_now",
+)
+
+
+def test_the_leakage_property_covers_the_tendency_features_and_they_read_the_past(
+    two_months: pd.DataFrame,
+    params,  # type: ignore[no-untyped-def]
+) -> None:
+    """The property test above compares every feature column, these included; and they are not constant:
+    an hour 6 h before issue time (allowed) moves each of them."""
+    names = feature_names(params.featurize)
+    assert set(NEW_TENDENCIES) <= set(names)
+    targets = all_targets(two_months).iloc[[60]]
+    issue = issue_times(targets, params.commute).iloc[0]
+    station = two_months["station_id"] == targets["station_id"].iloc[0]
+    at = station & (two_months["observed_at"] == issue - pd.Timedelta(hours=6))
+    now = station & (two_months["observed_at"] == issue)
+    changed = two_months.copy()
+    for column, delta in (("humidity_pct", -30.0), ("cloud_cover_tenths", -5.0), ("dew_point_c", -8.0),
+                          ("visibility_m", 5000.0), ("pressure_hpa", 20.0)):  # fmt: skip
+        changed.loc[at, column] += delta
+    changed.loc[at | now, "precipitation_type"] = "rain"
+    before = build_features(two_months, targets, params.commute, params.featurize, params.comfort)
+    after = build_features(changed, targets, params.commute, params.featurize, params.comfort)
+    for name in NEW_TENDENCIES:
+        assert not np.array_equal(before[name].to_numpy(), after[name].to_numpy(), equal_nan=True), name

@@ -94,9 +94,11 @@ def test_a_gap_that_empties_the_validation_period_names_it_with_its_dates() -> N
 
 @pytest.mark.parametrize(
     ("scores", "chosen"),
-    [({"hist_gradient_boosting": 10.0, "random_forest": 9.9, "ridge": 11.0}, "hist_gradient_boosting"),
-     ({"hist_gradient_boosting": 10.0, "random_forest": 9.7, "ridge": 11.0}, "random_forest"),
-     ({"hist_gradient_boosting": 9.0, "random_forest": 9.7, "ridge": 11.0}, "hist_gradient_boosting")],
+    [({"hist_gradient_boosting": 10.0, "random_forest": 9.9, "ridge": 11.0, "hurdle": 12.0},
+      "hist_gradient_boosting"),
+     ({"hist_gradient_boosting": 10.0, "random_forest": 9.7, "ridge": 11.0, "hurdle": 12.0}, "random_forest"),
+     ({"hist_gradient_boosting": 9.0, "random_forest": 9.7, "ridge": 11.0, "hurdle": 12.0},
+      "hist_gradient_boosting")],
 )  # fmt: skip
 def test_selection_keeps_the_default_unless_beaten_by_the_margin(
     params: PipelineParams, scores: dict[str, float], chosen: str
