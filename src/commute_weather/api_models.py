@@ -104,6 +104,11 @@ class Forecast(BaseModel):
     issue_at: dt.datetime = Field(description="the forecast uses observations up to this hour")
     score: float = Field(description="predicted comfort, 0-100")
     label: str = Field(description="excellent >= 80, good >= 60, fair >= 40, else poor")
+    wet_probability: float = Field(
+        ge=0, le=1, description="probability that it rains or snows during the commute window"
+    )
+    score_low: float = Field(description="lower end of the score's 80% interval (10th percentile)")
+    score_high: float = Field(description="upper end of the score's 80% interval (90th percentile)")
     persistence_score: float | None = Field(description="the heuristic on the last hours: the baseline")
     observed_hours: int = Field(description="hours with an observation among those the features read")
     history_hours: int = Field(description="hours up to issue time the features read; send them all")

@@ -307,24 +307,37 @@ def align_predictions(
             f"common {len(merged) - only_base - only_pr}, only in base {only_base}, only in PR {only_pr} "
             f"(e.g. {examples}); a paired comparison needs the same test windows on both sides"
         )
-    if "label" in columns:
-        differ = ~np.isclose(merged["label_base"], merged["label_pr"], rtol=0, atol=1e-9)
+    for outcome in ("label", "wet_window"):
+        if outcome not in columns:
+            continue
+        differ = ~np.isclose(
+            merged[f"{outcome}_base"].astype("float64"), merged[f"{outcome}_pr"].astype("float64"),
+            rtol=0, atol=1e-9,
+        )  # fmt: skip
         if differ.any():
             raise AlignmentError(
-                f"the label differs on {int(differ.sum())} of {len(merged)} windows: the PR changes what is "
-                "predicted, so the metric changes are not a comparison of models"
+                f"the {outcome} differs on {int(differ.sum())} of {len(merged)} windows: the PR changes what "
+                "is predicted, so the metric changes are not a comparison of models"
             )
     return merged.drop(columns="_merge").sort_values(KEY, kind="stable").reset_index(drop=True)
 
 
-def compare_predictions(aligned: pd.DataFrame, params: CompareParams) -> Comparison:
-    """RMSE, skill vs persistence (each side against its own persistence, as evaluate computes it) and MAE
-    for aligned predictions (align_predictions' output), with the intervals params asks for. All three
-    use the same resamples (one seed)."""
+# The P(wet window) columns of the predictions: compared (Brier score) when both sides have them.
+WET_COLUMNS = ("wet_window", "wet_probability")
 
-    def run(metric: MetricSpec, with_reference: bool) -> dict[str, Change]:
+
+def compare_predictions(aligned: pd.DataFrame, params: CompareParams) -> Comparison:
+    """RMSE, skill vs persistence (each side against its own persistence, as evaluate computes it), MAE
+    and, when both sides forecast P(wet window), the Brier score, for aligned predictions
+    (align_predictions' output), with the intervals params asks for. All use the same resamples (one
+    seed)."""
+
+    def run(
+        metric: MetricSpec, with_reference: bool, column: str = "model", actual: str = "label"
+    ) -> dict[str, Change]:
         return paired_block_bootstrap(
-            aligned["date"].to_numpy(), aligned["label_base"], aligned["model_base"], aligned["model_pr"],
+            aligned["date"].to_numpy(), aligned[f"{actual}_base"].astype("float64"),
+            aligned[f"{column}_base"], aligned[f"{column}_pr"],
             metrics=(metric,),
             reference=aligned["persistence_base"] if with_reference else None,
             pr_reference=aligned["persistence_pr"] if with_reference else None,
@@ -334,13 +347,20 @@ def compare_predictions(aligned: pd.DataFrame, params: CompareParams) -> Compari
 
     rmse, mae = run(RMSE, with_reference=True), run(MAE, with_reference=False)
     skill = replace(rmse["rmse_skill_vs_persistence"], metric="skill_vs_persistence")
+    changes = {"rmse": rmse["rmse"], "skill_vs_persistence": skill, "mae": mae["mae"]}
+    if "wet_probability_base" in aligned:
+        changes |= run(BRIER, with_reference=False, column="wet_probability", actual="wet_window")
     return Comparison(
-        changes={"rmse": rmse["rmse"], "skill_vs_persistence": skill, "mae": mae["mae"]},
+        changes=changes,
         windows=len(aligned), days=int(aligned["date"].nunique()), block_days=params.block_days,
         resamples=params.resamples, seed=params.seed,
     )  # fmt: skip
 
 
 def compare_frames(base: pd.DataFrame, pr: pd.DataFrame, params: CompareParams) -> Comparison:
-    """align_predictions then compare_predictions: the one call a report or gate needs."""
-    return compare_predictions(align_predictions(base, pr), params)
+    """align_predictions then compare_predictions: the one call a report or gate needs. The Brier score
+    is compared when both sides have P(wet window) (a base from before it existed has not)."""
+    columns: tuple[str, ...] = ("label", "model", "persistence")
+    if all(c in frame for c in WET_COLUMNS for frame in (base, pr)):
+        columns += WET_COLUMNS
+    return compare_predictions(align_predictions(base, pr, columns), params)

@@ -69,9 +69,6 @@ class Predictor:
         window), and `score_low`..`score_high` (the score's 80% interval), one array each."""
         return predict_forecast(self.model, features)
 
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        return self.forecast(features)["score"]
-
     def history_features(
         self,
         histories: Sequence[Mapping[str, np.ndarray]],

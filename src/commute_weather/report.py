@@ -141,7 +141,12 @@ def headline(
     return f"{line} No interval (see its section)." if no_interval else line
 
 
-COMPARED = (("rmse", "RMSE"), ("skill_vs_persistence", "skill vs persistence"), ("mae", "MAE"))
+COMPARED = (
+    ("rmse", "RMSE"),
+    ("skill_vs_persistence", "skill vs persistence"),
+    ("mae", "MAE"),
+    ("brier", "Brier score of P(wet window)"),
+)
 
 
 def render_comparison(comparison: Comparison | None, no_interval: str | None) -> list[str]:
@@ -156,6 +161,8 @@ def render_comparison(comparison: Comparison | None, no_interval: str | None) ->
         "|---|---|---|---|---|---|",
     ]
     for key, label in COMPARED:
+        if key not in comparison.changes:  # the Brier score: only when both sides forecast P(wet)
+            continue
         c = comparison.changes[key]
         lines.append(
             f"| {label} | {c.base:.3f} | {c.pr:.3f} | {c.change:+.4f} | {interval(c)} | {WORDS[c.verdict]} |"

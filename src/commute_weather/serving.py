@@ -87,12 +87,21 @@ def forecast_checked(
         window=np.array([r.window for r in requests]),
         day_of_year=features.day_of_year(issues),
     )
-    scores = predictor.scores(matrix)
-    labels = comfort_label(scores, predictor.comfort)
+    predicted = predictor.forecast(matrix)
+    labels = comfort_label(predicted["score"], predictor.comfort)
     persistence = matrix[:, predictor.features.index("persistence_score")]
     answers = []
-    for request, issue, past, score, label, baseline in zip(
-        requests, issues, histories, scores.tolist(), labels.tolist(), persistence.tolist(), strict=True
+    for request, issue, past, score, label, wet, low, high, baseline in zip(
+        requests,
+        issues,
+        histories,
+        predicted["score"].tolist(),
+        labels.tolist(),
+        predicted["wet_probability"].tolist(),
+        predicted["score_low"].tolist(),
+        predicted["score_high"].tolist(),
+        persistence.tolist(),
+        strict=True,
     ):
         age = past["age_h"]
         answers.append(
@@ -103,6 +112,9 @@ def forecast_checked(
                 issue_at=issue,
                 score=score,
                 label=label,
+                wet_probability=wet,
+                score_low=low,
+                score_high=high,
                 persistence_score=None if math.isnan(baseline) else baseline,
                 observed_hours=int(((age >= 0) & (age < predictor.history_hours)).sum()),
                 history_hours=predictor.history_hours,

@@ -155,17 +155,23 @@ def test_predictions_over_http_equal_the_evaluate_stage(
     packaged: tuple[Path, dict[str, str], str], service: str
 ) -> None:
     expected, requests = requests_for_test_rows(packaged[0], 200, seed=0)
-    scores: list[float] = []
+    answers: list[dict[str, Any]] = []
     with httpx.Client(base_url=service, timeout=60) as client:
         for start in range(0, len(requests), 50):
             response = client.post(
                 "/predict_batch", json={"batch": {"requests": requests[start : start + 50]}}
             )
             assert response.status_code == 200, response.text
-            scores += [f["score"] for f in response.json()]
+            answers += response.json()
         single = client.post("/predict", json={"request": requests[0]}).json()
-    assert scores == expected["model"].tolist()  # exactly: the same features, the same model
-    assert single["score"] == scores[0]
+    # Exactly: the same features, the same model, the same calibration (P(wet) and the interval too).
+    for field, column in [("score", "model"), ("wet_probability", "wet_probability"),
+                          ("score_low", "score_low"), ("score_high", "score_high")]:  # fmt: skip
+        assert [a[field] for a in answers] == expected[column].tolist(), field
+    assert expected["wet_probability"].nunique() > 100  # the probabilities differ from row to row
+    assert {k: single[k] for k in ("score", "wet_probability", "score_low", "score_high")} == {
+        k: answers[0][k] for k in ("score", "wet_probability", "score_low", "score_high")
+    }
     assert single["observed_hours"] == single["history_hours"] == 25
 
 

@@ -337,3 +337,38 @@ def test_compare_frames_reports_rmse_skill_and_mae() -> None:
 def test_compare_params_are_checked(bad: dict[str, float]) -> None:
     with pytest.raises(ValidationError):
         CompareParams.model_validate({**PARAMS.model_dump(), **bad})
+
+
+def with_wet_forecast(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Adds a wet window (a low label is a wet one, as in the data) and a P(wet) that knows it fairly well."""
+    rng = np.random.default_rng(seed)
+    wet = frame["label"] < 60
+    return frame.assign(
+        wet_window=wet,
+        wet_probability=np.clip(np.where(wet, 0.7, 0.15) + rng.normal(0, 0.1, len(frame)), 0, 1),
+    )
+
+
+def test_the_brier_score_is_compared_when_both_sides_forecast_p_wet() -> None:
+    base = with_wet_forecast(predictions_frame(stations=(108, 112)))
+    same = compare_frames(base, base.copy(), PARAMS).changes["brier"]
+    assert same.change == 0 and same.low <= 0 <= same.high
+    assert same.verdict == "no detectable change"
+    # Each probability pushed 0.3 towards the wrong outcome: clearly worse, on the same resamples.
+    wrong = base["wet_probability"] + np.where(base["wet_window"], -0.3, 0.3)
+    worse = compare_frames(base, base.assign(wet_probability=wrong.clip(0, 1)), PARAMS).changes["brier"]
+    assert worse.verdict == "worsens" and worse.low > 0
+    assert worse.base == pytest.approx(np.mean((base["wet_probability"] - base["wet_window"]) ** 2))
+
+
+def test_a_base_without_p_wet_is_compared_on_the_scores_alone() -> None:
+    base = predictions_frame(days=60)
+    comparison = compare_frames(base, with_wet_forecast(base), PARAMS)
+    assert list(comparison.changes) == ["rmse", "skill_vs_persistence", "mae"]
+
+
+def test_align_refuses_a_changed_wet_outcome() -> None:
+    base = with_wet_forecast(predictions_frame(days=30))
+    columns = ("label", "model", "persistence", "wet_window", "wet_probability")
+    with pytest.raises(AlignmentError, match="wet_window differs on 60 of 60"):
+        align_predictions(base, base.assign(wet_window=~base["wet_window"]), columns)
