@@ -38,7 +38,9 @@ HIGHER_IS_BETTER = ("r2", "skill")
 SHOWN = (
     "model.rmse", "model.mae", "model.bias", "model.r2", "skill_vs_persistence", "skill_vs_climatology",
     "persistence.rmse", "climatology.rmse",
-    "probabilistic.brier_skill_vs_persistence", "probabilistic.brier_skill_vs_climatology",
+    "probabilistic.brier", "probabilistic.brier_skill_vs_persistence",
+    "probabilistic.brier_skill_vs_climatology", "probabilistic.interval_coverage",
+    "probabilistic.interval_mean_width",
 )  # fmt: skip
 TOLERANCE = 1e-9
 
@@ -48,6 +50,7 @@ class MetricChange:
     name: str
     old: float | None
     new: float | None
+    nominal_coverage: float | None = None  # train.forecast.interval: what interval_coverage should be
 
     @property
     def change(self) -> float | None:
@@ -62,12 +65,22 @@ class MetricChange:
             return "same"
         if self.name.endswith("bias"):
             better = abs(self.new or 0.0) < abs(self.old or 0.0)
+        elif self.name.endswith("interval_coverage"):  # the closer to the nominal coverage, the better
+            if self.nominal_coverage is None:
+                return "changed"
+            distance = [abs(v - self.nominal_coverage) for v in (self.old, self.new) if v is not None]
+            better = distance[1] < distance[0]
+        elif self.name.endswith("interval_mean_width"):  # narrower is better only at the same coverage
+            return "changed"
         else:
             better = (change > 0) == any(key in self.name for key in HIGHER_IS_BETTER)
         return "better" if better else "worse"
 
 
-MARKERS = {"better": "✅ better", "worse": "❌ worse", "same": "= same", "new": "new", "removed": "removed"}
+MARKERS = {
+    "better": "✅ better", "worse": "❌ worse", "same": "= same", "changed": "changed", "new": "new",
+    "removed": "removed",
+}  # fmt: skip
 
 
 def dvc_json(*args: str) -> dict[str, Any]:
@@ -78,10 +91,12 @@ def dvc_json(*args: str) -> dict[str, Any]:
     return loaded
 
 
-def metric_changes(diff: dict[str, Any], metrics_file: Path) -> dict[str, MetricChange]:
+def metric_changes(
+    diff: dict[str, Any], metrics_file: Path, nominal_coverage: float
+) -> dict[str, MetricChange]:
     """One dataset's metrics.json from `dvc metrics diff --all --json`, as name -> change."""
     return {
-        name: MetricChange(name, values.get("old"), values.get("new"))
+        name: MetricChange(name, values.get("old"), values.get("new"), nominal_coverage)
         for name, values in diff.get(metrics_file.as_posix(), {}).items()
     }
 
@@ -286,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
                     name=name,
                     real=params.datasets[name].real,
                     served=name == params.serve.dataset,
-                    changes=metric_changes(diff, paths.metrics),
+                    changes=metric_changes(diff, paths.metrics, params.train.forecast.interval),
                     gate=evaluate_gate(io.read_json(paths.metrics), params.gate, reference, rmse_change),
                     validation=io.read_json(paths.validation) if paths.validation.exists() else {},
                     images=render_plots(plots, paths.plots, args.out.parent),

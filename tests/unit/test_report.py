@@ -20,10 +20,22 @@ def test_verdicts(name: str, old: float | None, new: float | None, verdict: str)
     assert MetricChange(name, old, new).verdict == verdict
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "verdict"), [(0.72, 0.79, "better"), (0.80, 0.86, "worse"), (0.85, 0.76, "better")]
+)
+def test_interval_coverage_is_better_the_closer_it_is_to_the_nominal(
+    old: float, new: float, verdict: str
+) -> None:
+    assert MetricChange("probabilistic.interval_coverage", old, new, 0.8).verdict == verdict
+    assert MetricChange("probabilistic.interval_coverage", old, new).verdict == "changed"  # nominal unknown
+    assert MetricChange("probabilistic.interval_mean_width", old, new, 0.8).verdict == "changed"
+
+
 def test_headline_says_worse_first() -> None:
     changes = metric_changes(
         {"metrics/cheongju/metrics.json": {"model.rmse": {"old": 9.5, "new": 10.25, "diff": 0.75}}},
         Path("metrics/cheongju/metrics.json"),
+        0.8,
     )
     assert headline(changes, "main", "cheongju") == (
         "**cheongju: this change WORSENS RMSE: 9.500 → 10.250 (+0.7500) vs `main`.**"
@@ -34,6 +46,7 @@ def test_a_tiny_change_shows_as_a_non_zero_number() -> None:
     changes = metric_changes(
         {"metrics/sample/metrics.json": {"model.rmse": {"old": 18.7, "new": 18.7003}}},
         Path("metrics/sample/metrics.json"),
+        0.8,
     )
     assert "+0.0003" in headline(changes, "main", "sample")
 
@@ -66,6 +79,7 @@ def test_without_an_interval_the_point_headline_stays_and_the_section_says_why()
     changes = metric_changes(
         {"metrics/cheongju/metrics.json": {"model.rmse": {"old": 9.5, "new": 10.25}}},
         Path("metrics/cheongju/metrics.json"),
+        0.8,
     )
     reason = "the base's predictions are not in the DVC cache or remote"
     assert headline(changes, "main", "cheongju", None, reason) == (
