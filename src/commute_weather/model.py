@@ -120,18 +120,13 @@ def _regressor(name: ModelName, params: TrainParams, features: list[str]) -> Pip
     station = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     estimator: Any
     if name == "hist_gradient_boosting":
-        hgb = params.hist_gradient_boosting
         # Trees split on NaN and on the station as a category natively: no column transformer (its
         # per-call cost is ~10% of a one-request prediction; the predictions are the same).
-        boosting = HistGradientBoostingRegressor(
-            learning_rate=hgb.learning_rate,
-            max_iter=hgb.max_iter,
-            max_leaf_nodes=hgb.max_leaf_nodes,
-            min_samples_leaf=hgb.min_samples_leaf,
-            l2_regularization=hgb.l2_regularization,
-            categorical_features=categorical,  # station ids (< max_bins); unseen ones count as missing
-            early_stopping=False,
-            random_state=params.seed,
+        boosting = _boosting(
+            HistGradientBoostingRegressor,
+            params.hist_gradient_boosting.model_dump(),
+            categorical,
+            params.seed,
         )
         return Pipeline([("model", boosting)])
     if name == "random_forest":
@@ -284,7 +279,6 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             self.score_model.steps[-1][1].n_jobs = 1
         # Until `calibrate` sees validation rows: no recalibration, no persistence, in-sample residuals.
         self.platt_ = (1.0, 0.0)
-        self.blend_weight_ = 0.5
         self.persistence_weight_ = 0.0
         self.blend_weight_ = 0.5
         score, p = self._raw(x)
