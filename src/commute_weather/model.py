@@ -9,6 +9,7 @@ per band of P(wet)).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -187,12 +188,24 @@ def wet_climatology_table(
     for row in (0, 1):
         mine = evening == row
         share = wet[mine].mean() if mine.any() else wet.mean()
-        distance = np.abs(days[:, None] - day[mine][None, :])
+        # Windows on the same day of year weigh the same: sum them per day first, so the kernel matrix is
+        # 366 x (days seen), not 366 x windows (1 GB at 16x the real record's size).
+        seen, which = np.unique(day[mine], return_inverse=True)
+        wet_windows = np.bincount(which, weights=wet[mine], minlength=len(seen))
+        windows = np.bincount(which, minlength=len(seen)).astype("float64")
+        distance = np.abs(days[:, None] - seen[None, :])
         distance = np.minimum(distance, 365.25 - distance)
         weight = np.exp(-0.5 * (distance / width_days) ** 2)
         prior = 10.0  # pseudo-windows at the overall share: a quiet stretch of days is not "never wet"
-        table[row] = (weight @ wet[mine] + prior * share) / (weight.sum(axis=1) + prior)
+        table[row] = (weight @ wet_windows + prior * share) / (weight @ windows + prior)
     return table
+
+
+def _fingerprint(x: np.ndarray, wet: np.ndarray) -> str:
+    """Identifies the rows a model was fitted on (to share its P(wet) part only with a fit on the same)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16)
+    digest.update(np.ascontiguousarray(wet).tobytes())
+    return digest.hexdigest()
 
 
 class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -228,9 +241,7 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return self.features.index(name)
 
     def _with_climatology(self, x: np.ndarray) -> np.ndarray:
-        angle = np.arctan2(x[:, self._col("day_of_year_sin")], x[:, self._col("day_of_year_cos")])
-        day = np.mod(angle, 2 * np.pi) * 365.25 / (2 * np.pi) + 1
-        index = np.clip(np.rint(day).astype("int64"), 1, 366) - 1
+        index = np.clip(np.rint(self._day(x)).astype("int64"), 1, 366) - 1
         evening = (x[:, self._col("is_evening")] > 0.5).astype("int64")
         return np.column_stack([x, self.climatology_[evening, index]])
 
@@ -239,26 +250,34 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         day: np.ndarray = np.mod(angle, 2 * np.pi) * 365.25 / (2 * np.pi) + 1
         return day
 
-    def fit(self, x: np.ndarray, y: np.ndarray, wet: np.ndarray | None = None) -> Forecaster:
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, wet: np.ndarray | None = None, wet_part: Forecaster | None = None
+    ) -> Forecaster:
         """Fit on training rows. `wet` (the windows' wet_window labels) is required: it is what P(wet) and
-        the hurdle learn."""
+        the hurdle learn. `wet_part`: another candidate fitted on the same rows, whose wet-window
+        climatology and P(wet) classifier this one takes instead of fitting equal ones again (they do not
+        depend on the score model: model selection fits them once for all candidates)."""
         if wet is None:
             raise ValueError("Forecaster.fit needs the wet_window labels (fit(..., model__wet=...))")
         x, y, wet = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64"), np.asarray(wet, bool)
-        self.climatology_ = wet_climatology_table(
-            self._day(x), x[:, self._col("is_evening")], wet.astype("float64"), self.climatology_days
-        )
-        names = [*self.features, "wet_climatology"]
-        xc = self._with_climatology(x)
+        self.wet_rows_ = _fingerprint(x, wet)
         # No categorical_features: with them the boosting models keep an OrdinalEncoder whose pickle differs
         # between identical runs (shared-object memo), and model bytes must repeat. Trees split station ids
         # as numbers just as well (one station in the real record).
         categorical = None
-        constraints = [WET_MONOTONIC.get(f, 0) if self.monotonic else 0 for f in names]
-        self.classifier_ = _boosting(
-            HistGradientBoostingClassifier, self.wet_classifier, categorical, self.seed,
-            monotonic_cst=constraints,
-        ).fit(xc, wet)  # fmt: skip
+        if wet_part is not None:
+            self._take_wet_part(wet_part)
+        else:
+            self.climatology_ = wet_climatology_table(
+                self._day(x), x[:, self._col("is_evening")], wet.astype("float64"), self.climatology_days
+            )
+            names = [*self.features, "wet_climatology"]
+            constraints = [WET_MONOTONIC.get(f, 0) if self.monotonic else 0 for f in names]
+            self.classifier_ = _boosting(
+                HistGradientBoostingClassifier, self.wet_classifier, categorical, self.seed,
+                monotonic_cst=constraints,
+            ).fit(self._with_climatology(x), wet)  # fmt: skip
+        xc = self._with_climatology(x)
         if self.hurdle is not None:
             self.wet_model_ = _boosting(
                 HistGradientBoostingRegressor, self.hurdle["wet"], categorical, self.seed
@@ -284,6 +303,16 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         score, p = self._raw(x)
         self.interval_ = self._interval_table(score, y, p)
         return self
+
+    def _take_wet_part(self, other: Forecaster) -> None:
+        """`fit`'s wet_part: refused unless `other` was fitted with the same settings on the same rows."""
+        settings = ("wet_classifier", "monotonic", "climatology_days", "features", "seed")
+        differ = [name for name in settings if getattr(self, name) != getattr(other, name)]
+        if getattr(other, "wet_rows_", None) != self.wet_rows_:
+            differ.append("training rows")
+        if differ:
+            raise ValueError(f"wet_part was fitted with other {', '.join(differ)}: fit this one's own")
+        self.climatology_, self.classifier_ = other.climatology_, other.classifier_
 
     def _raw(self, x: np.ndarray, blend: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The score before the persistence blend, and the recalibrated P(wet)."""

@@ -38,10 +38,15 @@ from commute_weather.provenance import file_digest, library_versions
 from commute_weather.split import assign_split, check_periods, periods
 
 
-def fit(name: ModelName, rows: pd.DataFrame, params: PipelineParams) -> Pipeline:
+def fit(
+    name: ModelName, rows: pd.DataFrame, params: PipelineParams, wet_part: Pipeline | None = None
+) -> Pipeline:
+    """`name` fitted on `rows`; with `wet_part` (another candidate fitted on the same rows) it takes that
+    one's P(wet) classifier and wet climatology rather than fitting equal ones."""
     features = feature_names(params.featurize)
     model = build_pipeline(name, params.train, features)
-    return model.fit(feature_matrix(rows, features), rows["label"], model__wet=rows["wet_window"])
+    shared = {} if wet_part is None else {"model__wet_part": forecaster(wet_part)}
+    return model.fit(feature_matrix(rows, features), rows["label"], model__wet=rows["wet_window"], **shared)
 
 
 def forecaster(model: Pipeline) -> Forecaster:
@@ -86,8 +91,10 @@ def compare_candidates(
     climatology = wet_climatology(train, scorable)
     candidates: dict[str, dict[str, Any]] = {}
     models: dict[str, Pipeline] = {}
+    first: Pipeline | None = None
     for name in params.train.selection.candidates:
-        model = fit(name, train, params)
+        model = fit(name, train, params, wet_part=first)
+        first = first or model
         predicted = cross_calibrated(model, scorable, params)
         score = rmse(actual, predicted["score"])
         candidates[name] = {
