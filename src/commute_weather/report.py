@@ -22,14 +22,7 @@ from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.compare import Change, Comparison, Verdict
 from commute_weather.config import load_params
-from commute_weather.gate import (
-    PredictionsUnavailableError,
-    compare_with_revision,
-    describe_value,
-    describe_verdict,
-    evaluate_gate,
-    reference_from_git,
-)
+from commute_weather.gate import describe_value, describe_verdict, evaluate_gate, reference_at_revision
 from commute_weather.paths import DatasetPaths
 
 HEADLINE = "model.rmse"
@@ -289,24 +282,24 @@ def main(argv: list[str] | None = None) -> None:
         sections = []
         for name in params.dataset_names:
             paths = DatasetPaths(name)
-            reference = reference_from_git(args.base_rev, paths.metrics)
-            comparison, no_interval = None, None
-            try:
-                comparison = compare_with_revision(args.base_rev, name, params.compare)
-            except PredictionsUnavailableError as exc:
-                no_interval = str(exc)
-            rmse_change = None if comparison is None else comparison.changes["rmse"]
+            reference = reference_at_revision(args.base_rev, name, params.compare)
             sections.append(
                 DatasetSection(
                     name=name,
                     real=params.datasets[name].real,
                     served=name == params.serve.dataset,
                     changes=metric_changes(diff, paths.metrics, params.train.forecast.interval),
-                    gate=evaluate_gate(io.read_json(paths.metrics), params.gate, reference, rmse_change),
+                    gate=evaluate_gate(
+                        io.read_json(paths.metrics),
+                        params.gate,
+                        reference.metrics,
+                        reference.rmse_change,
+                        no_interval=reference.no_interval,
+                    ),
                     validation=io.read_json(paths.validation) if paths.validation.exists() else {},
                     images=render_plots(plots, paths.plots, args.out.parent),
-                    comparison=comparison,
-                    no_interval=no_interval,
+                    comparison=reference.comparison,
+                    no_interval=reference.no_interval,
                 )
             )
         io.write_text(args.out, render(args.base_rev, sections, dvc_json("params", "diff", args.base_rev)))
