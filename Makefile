@@ -15,8 +15,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export BENTOML_DO_NOT_TRACK := true
 PORT ?= 3000
 PACKAGE_ARGS ?=
-# The Git revision whose committed metrics are the approved model's, for the gate's regression check: the
-# commit production runs, tagged by the deploy workflow after production's rollout and smoke request.
+# The Git revision whose committed metrics and test predictions (read through DVC) are the approved model's,
+# for the gate's regression check: the commit production runs, tagged by the deploy workflow after
+# production's rollout and smoke request.
 REFERENCE_REV ?= deployed/production
 
 .PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package serve fuzz \

@@ -4,7 +4,8 @@ Speed: synthetic test predictions shaped like data/predictions/test.parquet (one
 windows = 730 windows, the real record's test period; three stations = 2,190, the sample's), 7-day
 blocks, 2,000 resamples. Each figure is the median wall time of `--repeats` calls in this process after
 one warm-up call: `paired_block_bootstrap` alone (RMSE; RMSE with skill vs persistence) and
-`compare_frames` (aligning two frames, then RMSE, skill and MAE), the call a report or gate makes.
+`compare_frames` (aligning two frames, then RMSE, skill and MAE), the call a report or gate makes; and
+`selection_intervals` over four candidates on a 180-day validation period, what train adds.
 
 Noise scale: when the pipeline's test predictions exist (dvc repro), the intervals of a few changes on
 them: the model against persistence, against copies of itself with noise or a shift added, and how the
@@ -23,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import ROOT, console, median, save, table
-from commute_weather.compare import MAE, RMSE, Change, compare_frames, paired_block_bootstrap
+from commute_weather.compare import (
+    MAE,
+    RMSE,
+    Change,
+    compare_frames,
+    paired_block_bootstrap,
+    selection_intervals,
+)
 from commute_weather.config import CompareParams
 from commute_weather.paths import DatasetPaths
 
@@ -80,6 +88,25 @@ def speed(repeats: int, resamples: int) -> list[dict[str, Any]]:
     return results
 
 
+def selection_speed(repeats: int, resamples: int, candidates: int = 4) -> dict[str, Any]:
+    """`selection_intervals` as train calls it on the real record's validation period (180 days, two
+    windows a day) with `candidates` candidates: candidates - 1 bootstraps against the default and
+    `candidates` against persistence."""
+    frame = synthetic(1, days=180)
+    scores = {f"candidate {i}": frame["model"] + 0.3 * i for i in range(candidates)}
+    params = PARAMS.model_copy(update={"resamples": resamples})
+    seconds = timed(
+        repeats,
+        lambda: selection_intervals(
+            frame["date"].to_numpy(), frame["label"], scores, frame["persistence"], "candidate 0", params
+        ),
+    )
+    return {
+        "case": f"selection_intervals: {candidates} candidates", "windows": len(frame), "days": 180,
+        "resamples": resamples, "block_days": 7, "median_s": median(seconds), "runs_s": seconds,
+    }  # fmt: skip
+
+
 def row(name: str, change: Change, **extra: Any) -> dict[str, Any]:
     return {"comparison": name, **change.to_dict(), "width": change.high - change.low, **extra}
 
@@ -132,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
-    results = speed(args.repeats, args.resamples)
+    results = [*speed(args.repeats, args.resamples), selection_speed(args.repeats, args.resamples)]
     table(f"Paired block bootstrap, 7-day blocks (median of {args.repeats} calls)",
           ["case", "windows", "resamples", "median (ms)", "fastest (ms)", "slowest (ms)"],
           [(r["case"], r["windows"], r["resamples"], r["median_s"] * 1e3, min(r["runs_s"]) * 1e3,

@@ -36,7 +36,7 @@ both percentile and basic endpoints on the pipeline's test predictions; they dif
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -364,3 +364,53 @@ def compare_frames(base: pd.DataFrame, pr: pd.DataFrame, params: CompareParams) 
     if all(c in frame for c in WET_COLUMNS for frame in (base, pr)):
         columns += WET_COLUMNS
     return compare_predictions(align_predictions(base, pr, columns), params)
+
+
+def _rounded(change: Change) -> dict[str, Any]:
+    return {
+        "rmse_change": round(change.change, 4), "low": round(change.low, 4), "high": round(change.high, 4),
+        "verdict": change.verdict,
+    }  # fmt: skip
+
+
+def selection_intervals(
+    dates: npt.ArrayLike,
+    actual: npt.ArrayLike,
+    scores: Mapping[str, npt.ArrayLike],
+    persistence: npt.ArrayLike,
+    default: str,
+    params: CompareParams,
+) -> dict[str, Any]:
+    """Model selection's figures with the same intervals as a PR's (train: model_selection.json).
+
+    scores: each candidate's predictions of the validation windows (dates, actual and persistence aligned
+    with them). For every candidate other than `default`, the paired block-bootstrap interval of its RMSE
+    minus the default's: the difference the selection rule weighs against min_rmse_gain, which it does not
+    change. For every candidate, its RMSE minus persistence's and its skill vs persistence (1 - RMSE /
+    persistence RMSE), each with its interval. Every call draws the same resamples (one seed). A validation
+    period shorter than params.block_days resamples it as one block (block_days records what was used).
+    """
+    days = int(np.unique(np.asarray(dates)).size)
+    block_days = min(params.block_days, days)
+    options: dict[str, Any] = {"block_days": block_days, "resamples": params.resamples, "seed": params.seed,
+                               "confidence": params.confidence}  # fmt: skip
+    vs_default = {
+        name: _rounded(paired_block_bootstrap(dates, actual, scores[default], predicted, **options)["rmse"])
+        for name, predicted in scores.items()
+        if name != default
+    }
+    vs_persistence = {}
+    for name, predicted in scores.items():
+        changes = paired_block_bootstrap(
+            dates, actual, persistence, predicted, reference=persistence, **options
+        )
+        skill = changes["rmse_skill_vs_persistence"]  # persistence's own skill is 0: the change is the skill
+        vs_persistence[name] = _rounded(changes["rmse"]) | {
+            "skill": round(skill.change, 4), "skill_low": round(skill.low, 4),
+            "skill_high": round(skill.high, 4),
+        }  # fmt: skip
+    return {
+        "windows": int(np.asarray(actual).size), "days": days, "block_days": block_days,
+        "resamples": params.resamples, "seed": params.seed, "confidence": params.confidence,
+        "default": default, "vs_default": vs_default, "vs_persistence": vs_persistence,
+    }  # fmt: skip

@@ -12,17 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from rich.table import Table
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, results, run
 from commute_weather.compare import AlignmentError, Change, Comparison, compare_frames
-from commute_weather.config import CompareParams, GateParams, load_params
+from commute_weather.config import CompareParams, GateParams, PipelineParams, load_params
 from commute_weather.paths import DatasetPaths
 
 
@@ -35,13 +37,15 @@ def evaluate_gate(
     params: GateParams,
     reference: dict[str, Any] | None,
     rmse_change: Change | None = None,
+    no_interval: str | None = None,
 ) -> dict[str, Any]:
     """Every check with its value, threshold and verdict.
 
     The regression check compares the model's RMSE with `reference` (the same dataset's approved metrics).
     With `rmse_change` (the paired bootstrap of both sides' test predictions, commute_weather.compare) it
     refuses only an increase that is detectable (the interval's lower end above zero) and larger than
-    max_rmse_regression; without it (metrics only) the point increase alone decides, and the record says so.
+    max_rmse_regression; without it (metrics only) the point increase alone decides, and the record says so
+    (with `no_interval`, why there is no interval, when the caller knows).
     """
     model_rmse = float(metrics["model"]["rmse"])
     skill = float(metrics["skill_vs_persistence"])
@@ -63,6 +67,8 @@ def evaluate_gate(
                       "reason": "no approved model's metrics to compare with"}  # fmt: skip
     else:
         regression = _regression(model_rmse, float(reference["model"]["rmse"]), params, rmse_change)
+        if rmse_change is None and no_interval:
+            regression["no_interval"] = no_interval
     checks.append(regression)
     return {"approved": all(c["passed"] for c in checks), "checks": checks}
 
@@ -138,13 +144,32 @@ def predictions_at_revision(revision: str, path: Path) -> pd.DataFrame:
         with dvc.api.open(path.as_posix(), rev=revision, mode="rb") as handle:
             data = handle.read()
     except PathMissingError as exc:
-        raise PredictionsUnavailableError(f"`{revision}` has no `{path.as_posix()}` to compare with") from exc
+        # DVC says the same for a path the revision does not have and for data neither cached nor pushed.
+        if not _locked_output(revision, path):
+            raise PredictionsUnavailableError(
+                f"`{revision}` has no `{path.as_posix()}` to compare with"
+            ) from exc
+        raise PredictionsUnavailableError(
+            f"`{revision}`'s predictions `{path.as_posix()}` are neither in the DVC cache nor on the remote; "
+            f"run `dvc pull -r storage` (with the remote's credentials) or reproduce `{revision}`"
+        ) from exc
     except (DvcException, BotoCoreError, ClientError, FileNotFoundError) as exc:
         raise PredictionsUnavailableError(
-            f"the base's predictions are not in the DVC cache or remote ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); run `dvc pull -r storage` or reproduce the base"
+            f"`{revision}`'s predictions are not in the DVC cache or remote ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); run `dvc pull -r storage` or reproduce `{revision}`"
         ) from exc
     return pd.read_parquet(BytesIO(data))
+
+
+def _locked_output(revision: str, path: Path) -> bool:
+    """Whether dvc.lock at `revision` records `path` as a stage output."""
+    shown = subprocess.run(
+        ["git", "show", f"{revision}:dvc.lock"], capture_output=True, text=True, check=False
+    )
+    if shown.returncode != 0:
+        return False
+    stages = (yaml.safe_load(shown.stdout) or {}).get("stages") or {}
+    return any(Path(out["path"]) == path for stage in stages.values() for out in stage.get("outs") or [])
 
 
 def compare_with_revision(revision: str, name: str, params: CompareParams) -> Comparison:
@@ -159,6 +184,60 @@ def compare_with_revision(revision: str, name: str, params: CompareParams) -> Co
         return compare_frames(base, pd.read_parquet(path), params)
     except AlignmentError as exc:
         raise PredictionsUnavailableError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a change is compared with at a Git revision: the same dataset's metrics there and, when both
+    sides' test predictions can be read and pair up, the paired bootstrap of this change's against them."""
+
+    revision: str
+    metrics: dict[str, Any] | None  # None: the revision has none for this dataset (a first model)
+    comparison: Comparison | None
+    no_interval: str | None  # why there is no comparison
+
+    @property
+    def rmse_change(self) -> Change | None:
+        return None if self.comparison is None else self.comparison.changes["rmse"]
+
+    @property
+    def fallback(self) -> str | None:
+        """What to tell the reader when the regression check falls back to the point rule: there are
+        metrics to compare with, but no interval. None when there is an interval or nothing to compare."""
+        if self.metrics is None or self.comparison is not None:
+            return None
+        return (
+            f"no interval for the regression check against `{self.revision}`, the point increase alone "
+            f"decides: {self.no_interval}"
+        )
+
+
+def reference_at_revision(revision: str, name: str, params: CompareParams) -> Reference:
+    """Dataset `name`'s metrics and test predictions at `revision` against the workspace's: the one way the
+    gate, packaging and the PR report read a reference revision."""
+    metrics = reference_from_git(revision, DatasetPaths(name).metrics)
+    comparison, no_interval = None, None
+    try:
+        comparison = compare_with_revision(revision, name, params)
+    except PredictionsUnavailableError as exc:
+        no_interval = str(exc)
+    return Reference(revision, metrics, comparison, no_interval)
+
+
+def gate_against_revision(
+    metrics: dict[str, Any], params: PipelineParams, name: str, revision: str | None, stage: str
+) -> dict[str, Any]:
+    """The gate of dataset `name`'s model, the regression check against `revision` (none without one): with
+    the interval when both sides' predictions can be read, else the point rule, said on stderr and in the
+    check's record. What `python -m commute_weather.gate --reference-rev` and packaging both run."""
+    if revision is None:
+        return evaluate_gate(metrics, params.gate, None)
+    reference = reference_at_revision(revision, name, params.compare)
+    if reference.fallback:
+        console.print(f"{stage}: {reference.fallback}")
+    return evaluate_gate(
+        metrics, params.gate, reference.metrics, reference.rmse_change, no_interval=reference.no_interval
+    )
 
 
 def gate_table(gate: dict[str, Any]) -> Table:
@@ -190,21 +269,11 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         name = args.dataset or params.serve.dataset
         params.dataset(name)  # a clear error for a name params.yaml does not have
-        metrics_path = DatasetPaths(name).metrics
-        ref = io.read_json(args.reference) if args.reference else None
-        rmse_change = None
-        if args.reference_rev:
-            ref = reference_from_git(args.reference_rev, metrics_path)
-            if ref is not None:
-                try:
-                    rmse_change = compare_with_revision(args.reference_rev, name, params.compare).changes[
-                        "rmse"
-                    ]
-                except PredictionsUnavailableError as exc:
-                    console.print(
-                        f"gate: no interval for the regression check, the point rule decides: {exc}"
-                    )
-        gate = evaluate_gate(io.read_json(metrics_path), params.gate, ref, rmse_change)
+        metrics = io.read_json(DatasetPaths(name).metrics)
+        if args.reference:
+            gate = evaluate_gate(metrics, params.gate, io.read_json(args.reference))
+        else:
+            gate = gate_against_revision(metrics, params, name, args.reference_rev, "gate")
         if args.out:
             io.write_json(args.out, gate)
         results.print(gate_table(gate))

@@ -4,8 +4,13 @@ build the bento from bentofile.yaml, both versioned with the Git SHA.
     python -m commute_weather.packaging [--params params.yaml] [--reference-rev main] [--allow-dirty]
 
 packages the model of the dataset named by `serve.dataset` in params.yaml (a real one). Refuses when the
-gate does not approve that model. On a tree with uncommitted changes it refuses too, since
-a bento named after a commit must hold that commit's code; --allow-dirty versions it `<sha>-dirty`.
+gate does not approve that model. With --reference-rev the gate's regression check is the one
+`python -m commute_weather.gate --reference-rev` runs (gate.gate_against_revision): the revision's test
+predictions, read through DVC, against this model's, so only a detectable RMSE increase (the paired
+block-bootstrap interval above zero) larger than gate.max_rmse_regression is refused; when they cannot be
+read, the point increase alone decides and the output says so and why. On a tree with uncommitted changes
+it refuses too, since a bento named after a commit must hold that commit's code; --allow-dirty versions it
+`<sha>-dirty`.
 
 It also refuses a model that is not the one evaluated: the model and metrics files must be the outputs
 dvc.lock records (same md5), and `dvc status` must be clean for the stages that produce them. A model
@@ -26,7 +31,7 @@ import yaml
 from commute_weather import io
 from commute_weather.cli import StageError, console, results, run
 from commute_weather.config import load_params
-from commute_weather.gate import evaluate_gate, gate_table, reference_from_git
+from commute_weather.gate import gate_against_revision, gate_table
 from commute_weather.paths import DatasetPaths
 from commute_weather.provenance import file_digest, git_sha
 
@@ -122,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--bentofile", type=Path, default=Path("bentofile.yaml"))
     parser.add_argument(
-        "--reference-rev", help="Git revision with the approved model's metrics (regression check)"
+        "--reference-rev",
+        help="Git revision with the approved model's metrics and test predictions (regression check)",
     )
     parser.add_argument(
         "--allow-dirty", action="store_true", help="package uncommitted work as '<sha>-dirty'"
@@ -135,8 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         paths = DatasetPaths(params.serve.dataset)
         check_evaluated([paths.model, paths.metadata, paths.metrics], Path.cwd())
         metrics = io.read_json(paths.metrics)
-        reference = reference_from_git(args.reference_rev, paths.metrics) if args.reference_rev else None
-        gate = evaluate_gate(metrics, params.gate, reference)
+        gate = gate_against_revision(metrics, params, params.serve.dataset, args.reference_rev, "package")
         results.print(gate_table(gate))
         if not gate["approved"]:
             failed = ", ".join(c["check"] for c in gate["checks"] if not c["passed"])

@@ -4,9 +4,9 @@
 
 One section per dataset, real records first (their figures decide; the sample's prove nothing alone), each
 built on `dvc metrics diff --json` against the base revision, the dataset's gate (with the regression check
-against the same dataset's metrics on the base), its validation report, and its plots from `dvc plots diff`
-(base and change in one image) as PNG next to the markdown; then the params that changed. CI posts it with
-`cml comment update`.
+against the same dataset's metrics on the base), this change's model selection on validation (with its
+intervals), its validation report, and its plots from `dvc plots diff` (base and change in one image) as
+PNG next to the markdown; then the params that changed. CI posts it with `cml comment update`.
 """
 
 from __future__ import annotations
@@ -22,15 +22,9 @@ from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.compare import Change, Comparison, Verdict
 from commute_weather.config import load_params
-from commute_weather.gate import (
-    PredictionsUnavailableError,
-    compare_with_revision,
-    describe_value,
-    describe_verdict,
-    evaluate_gate,
-    reference_from_git,
-)
+from commute_weather.gate import describe_value, describe_verdict, evaluate_gate, reference_at_revision
 from commute_weather.paths import DatasetPaths
+from commute_weather.summary import SELECTION_COLUMNS, selection_caption, selection_rows
 
 HEADLINE = "model.rmse"
 # Lower is better for errors; higher for skill and R2. Bias is better the closer it is to zero.
@@ -196,6 +190,7 @@ class DatasetSection:
     images: list[Path]
     comparison: Comparison | None = None  # both sides' test predictions, paired bootstrap
     no_interval: str | None = None  # why there is no comparison
+    selection: dict[str, Any] | None = None  # this change's model_selection.json
 
 
 def render(base: str, sections: list[DatasetSection], params_diff: dict[str, Any]) -> str:
@@ -245,6 +240,7 @@ def render_section(section: DatasetSection) -> list[str]:
             bound = f"{check['op']} {check['threshold']:g}"
             verdict = describe_verdict(check, fail="**FAIL**")
             lines.append(f"| {check['check']} | {describe_value(check)} | {bound} | {verdict} |")
+    lines += render_selection(section.selection)
     failing = [c for c in validation.get("checks", []) if not c["passed"]]
     lines += ["", "### Data validation", "",
               f"{validation.get('status', 'missing')}: {validation.get('rows', 0):,} rows, "
@@ -253,6 +249,23 @@ def render_section(section: DatasetSection) -> list[str]:
     if section.images:
         lines += ["", "### Plots", ""] + [f"![{p.stem}]({p.name})" for p in section.images]
     return [*lines, ""]
+
+
+def render_selection(selection: dict[str, Any] | None) -> list[str]:
+    """This change's model selection: every candidate on the validation period, with the intervals."""
+    if not selection:
+        return []
+    validation = selection["validation"]
+    lines = [
+        "",
+        f"### Model selection (validation {validation['first_day']} to {validation['last_day']}, "
+        f"{validation['rows']:,} windows, persistence RMSE {validation['persistence_rmse']:.3f})",
+        "",
+        f"| {' | '.join(SELECTION_COLUMNS)} |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {' | '.join(row)} |" for row in selection_rows(selection)]
+    return [*lines, "", selection_caption(selection)]
 
 
 def render_plots(plots_diff: dict[str, Any], plots_dir: Path, out_dir: Path) -> list[Path]:
@@ -289,24 +302,25 @@ def main(argv: list[str] | None = None) -> None:
         sections = []
         for name in params.dataset_names:
             paths = DatasetPaths(name)
-            reference = reference_from_git(args.base_rev, paths.metrics)
-            comparison, no_interval = None, None
-            try:
-                comparison = compare_with_revision(args.base_rev, name, params.compare)
-            except PredictionsUnavailableError as exc:
-                no_interval = str(exc)
-            rmse_change = None if comparison is None else comparison.changes["rmse"]
+            reference = reference_at_revision(args.base_rev, name, params.compare)
             sections.append(
                 DatasetSection(
                     name=name,
                     real=params.datasets[name].real,
                     served=name == params.serve.dataset,
                     changes=metric_changes(diff, paths.metrics, params.train.forecast.interval),
-                    gate=evaluate_gate(io.read_json(paths.metrics), params.gate, reference, rmse_change),
+                    gate=evaluate_gate(
+                        io.read_json(paths.metrics),
+                        params.gate,
+                        reference.metrics,
+                        reference.rmse_change,
+                        no_interval=reference.no_interval,
+                    ),
                     validation=io.read_json(paths.validation) if paths.validation.exists() else {},
                     images=render_plots(plots, paths.plots, args.out.parent),
-                    comparison=comparison,
-                    no_interval=no_interval,
+                    comparison=reference.comparison,
+                    no_interval=reference.no_interval,
+                    selection=io.read_json(paths.selection) if paths.selection.exists() else None,
                 )
             )
         io.write_text(args.out, render(args.base_rev, sections, dvc_json("params", "diff", args.base_rev)))

@@ -66,17 +66,64 @@ def probabilistic_line(metrics: dict[str, Any]) -> str:
     )
 
 
-def selection_line(selection: dict[str, Any]) -> str:
+SELECTION_COLUMNS = ("candidate", "validation RMSE", "skill vs persistence", "RMSE - default")
+
+
+def _with_interval(value: float, low: float, high: float, confidence: float) -> str:
+    return f"{value:+.3f} ({confidence:.0%}: {low:+.3f} to {high:+.3f})"
+
+
+def selection_rows(selection: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """One row per candidate, lowest validation RMSE first (SELECTION_COLUMNS): the chosen and the default
+    marked, the skill vs persistence and the RMSE difference from the default with their paired
+    block-bootstrap intervals on the validation windows (model_selection.json `validation.intervals`)."""
     validation = selection["validation"]
-    ranked = ", ".join(
-        f"{name} {c['rmse']:.3f} (skill {c['skill_vs_persistence']:+.3f})"
-        for name, c in sorted(validation["candidates"].items(), key=lambda kv: kv[1]["rmse"])
+    intervals = validation.get("intervals", {})
+    confidence = float(intervals.get("confidence", 0.95))
+    rows = []
+    for name, c in sorted(validation["candidates"].items(), key=lambda kv: kv[1]["rmse"]):
+        marks = [m for m, is_it in (("chosen", name == selection["chosen"]),
+                                    ("default", name == selection["default"])) if is_it]  # fmt: skip
+        label = f"{name} ({', '.join(marks)})" if marks else name
+        skill = f"{c['skill_vs_persistence']:+.3f}"
+        persistence = intervals.get("vs_persistence", {}).get(name)
+        if persistence:
+            skill = _with_interval(
+                persistence["skill"], persistence["skill_low"], persistence["skill_high"], confidence
+            )
+        default = intervals.get("vs_default", {}).get(name)
+        versus = "-"
+        if default:
+            versus = _with_interval(default["rmse_change"], default["low"], default["high"], confidence)
+            versus += f": {default['verdict']}"
+        rows.append((label, f"{c['rmse']:.3f}", skill, versus))
+    return rows
+
+
+def selection_caption(selection: dict[str, Any]) -> str:
+    validation = selection["validation"]
+    intervals = validation.get("intervals")
+    how = (
+        f"Intervals: paired bootstrap of {intervals['block_days']}-day blocks over {intervals['days']} "
+        f"validation days, {intervals['resamples']:,} resamples; reported only, the rule reads point RMSEs."
+        if intervals
+        else "No intervals in this selection record."
     )
-    return (
-        f"selection on validation {validation['first_day']} to {validation['last_day']} "
-        f"({validation['rows']:,} windows, persistence {validation['persistence_rmse']:.3f}): {ranked}. "
-        f"{selection['reason']}."
+    return f"{selection['reason']}. {how}"
+
+
+def selection_table(selection: dict[str, Any]) -> Table:
+    validation = selection["validation"]
+    table = Table(
+        title=f"model selection on validation {validation['first_day']} to {validation['last_day']} "
+        f"({validation['rows']:,} windows, persistence RMSE {validation['persistence_rmse']:.3f})"
     )
+    for column in SELECTION_COLUMNS:
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    for row in selection_rows(selection):
+        table.add_row(*row)
+    table.caption = selection_caption(selection)
+    return table
 
 
 def pipeline_outputs(dvc_yaml: Path, names: list[str]) -> list[Path]:
@@ -123,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         console.print(metrics_table(name, metrics))
         console.print(slices_table(metrics))
         console.print(probabilistic_line(metrics))
-        console.print(selection_line(io.read_json(paths.selection)))
+        console.print(selection_table(io.read_json(paths.selection)))
         console.print(gate_table(io.read_json(paths.gate)))
     console.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")
 

@@ -8,6 +8,9 @@ with the metadata that explains it.
 Selection (params `train.selection`): every candidate is fitted on the training period and scored on the
 validation period; the default `train.model` is kept unless another candidate's validation RMSE is lower
 by more than `min_rmse_gain`. Test rows never reach this stage's decisions: they are dropped first.
+Beside the figures, model_selection.json reports each candidate's RMSE difference from the default and from
+persistence on the validation windows with its paired block-bootstrap interval (params `compare`); the rule
+does not read them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sklearn.pipeline import Pipeline
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
+from commute_weather.compare import selection_intervals
 from commute_weather.config import ModelName, PipelineParams, SelectionParams, load_params
 from commute_weather.features import feature_names
 from commute_weather.model import (
@@ -92,10 +96,12 @@ def compare_candidates(
     candidates: dict[str, dict[str, Any]] = {}
     models: dict[str, Pipeline] = {}
     first: Pipeline | None = None
+    scores: dict[str, np.ndarray] = {}
     for name in params.train.selection.candidates:
         model = fit(name, train, params, wet_part=first)
         first = first or model
         predicted = cross_calibrated(model, scorable, params)
+        scores[name] = predicted["score"]
         score = rmse(actual, predicted["score"])
         candidates[name] = {
             "rmse": round(score, 4),
@@ -106,6 +112,10 @@ def compare_candidates(
         candidates[name]["calibration"] = forecaster(models[name]).calibration()
     record: dict[str, Any] = {"rows": len(scorable), "persistence_rmse": round(persistence, 4)}
     record["candidates"] = candidates
+    # Reported only: the selection rule (choose) does not read them.
+    record["intervals"] = selection_intervals(
+        scorable["date"], actual, scores, scorable["persistence_score"], params.train.model, params.compare
+    )
     return record, models
 
 

@@ -20,6 +20,7 @@ from commute_weather.compare import (
     compare_frames,
     day_weights,
     paired_block_bootstrap,
+    selection_intervals,
     verdict,
 )
 from commute_weather.config import CompareParams
@@ -372,3 +373,66 @@ def test_align_refuses_a_changed_wet_outcome() -> None:
     columns = ("label", "model", "persistence", "wet_window", "wet_probability")
     with pytest.raises(AlignmentError, match="wet_window differs on 60 of 60"):
         align_predictions(base, base.assign(wet_window=~base["wet_window"]), columns)
+
+
+# ---- model selection's intervals on validation ----
+
+
+def test_selection_intervals_against_the_default_and_persistence() -> None:
+    frame = predictions_frame(days=180)
+    scores = {
+        "default": frame["model"],
+        "same": frame["model"].copy(),
+        "shifted": frame["model"] + 5,
+        "better": frame["label"] + (frame["model"] - frame["label"]) * 0.5,
+    }
+    out = selection_intervals(frame["date"], frame["label"], scores, frame["persistence"], "default", PARAMS)
+    assert list(out["vs_default"]) == ["same", "shifted", "better"]  # no interval of the default with itself
+    same, shifted, better = (out["vs_default"][k] for k in ("same", "shifted", "better"))
+    assert same["rmse_change"] == 0 and same["low"] <= 0 <= same["high"]
+    assert same["verdict"] == "no detectable change"
+    assert shifted["low"] > 0 and shifted["verdict"] == "worsens"
+    assert better["high"] < 0 and better["verdict"] == "improves"
+    model_rmse, persistence_rmse = (
+        rmse(frame["label"], frame["model"]),
+        rmse(frame["label"], frame["persistence"]),
+    )
+    assert shifted["rmse_change"] == pytest.approx(
+        rmse(frame["label"], scores["shifted"]) - model_rmse, abs=1e-4
+    )
+    assert list(out["vs_persistence"]) == list(scores)
+    for name, c in out["vs_persistence"].items():
+        assert c["rmse_change"] == pytest.approx(
+            rmse(frame["label"], scores[name]) - persistence_rmse, abs=1e-4
+        )
+        assert c["skill"] == pytest.approx(
+            1 - rmse(frame["label"], scores[name]) / persistence_rmse, abs=1e-4
+        )
+        assert c["skill_low"] <= c["skill"] <= c["skill_high"]
+        assert c["verdict"] == "improves"  # every candidate here is clearly better than persistence
+    assert (out["days"], out["windows"], out["block_days"]) == (180, 360, PARAMS.block_days)
+    assert (out["resamples"], out["seed"], out["confidence"]) == (PARAMS.resamples, PARAMS.seed, 0.95)
+    again = selection_intervals(
+        frame["date"], frame["label"], scores, frame["persistence"], "default", PARAMS
+    )
+    assert again == out
+
+
+def test_selection_intervals_use_the_compare_params() -> None:
+    frame = predictions_frame(days=180)
+    scores = {"default": frame["model"], "other": frame["model"] + 1}
+    wide = selection_intervals(frame["date"], frame["label"], scores, frame["persistence"], "default", PARAMS)
+    narrow = selection_intervals(
+        frame["date"], frame["label"], scores, frame["persistence"], "default",
+        PARAMS.model_copy(update={"confidence": 0.5}),
+    )  # fmt: skip
+    w, n = wide["vs_default"]["other"], narrow["vs_default"]["other"]
+    assert w["rmse_change"] == n["rmse_change"]
+    assert w["low"] < n["low"] <= n["high"] < w["high"]
+
+
+def test_a_validation_period_shorter_than_a_block_is_one_block() -> None:
+    frame = predictions_frame(days=5)
+    scores = {"default": frame["model"], "other": frame["model"] + 1}
+    out = selection_intervals(frame["date"], frame["label"], scores, frame["persistence"], "default", PARAMS)
+    assert out["block_days"] == 5

@@ -138,6 +138,42 @@ def test_selection_and_the_final_fit_never_see_test_rows(
     assert record["fit_rows"] == int((~test).sum())
 
 
+def test_selection_reports_intervals_it_does_not_decide_by(
+    params: PipelineParams, real_dataset: pd.DataFrame
+) -> None:
+    small = small_params(params)
+    # Two quick candidates (the boosted ones take seconds each on a busy machine); ridge the default.
+    selection = small.train.selection.model_copy(update={"candidates": ("ridge", "random_forest")})
+    train = small.train.model_copy(update={"model": "ridge", "selection": selection})
+    small = small.model_copy(update={"train": train})
+    _, record = select_and_fit(real_dataset, small)
+    validation = record["validation"]
+    intervals, candidates = validation["intervals"], validation["candidates"]
+    default = small.train.model
+    assert intervals["default"] == default
+    assert set(intervals["vs_default"]) == set(candidates) - {default}
+    assert set(intervals["vs_persistence"]) == set(candidates)
+    assert intervals["windows"] == validation["rows"]
+    for name, c in intervals["vs_default"].items():
+        assert c["rmse_change"] == pytest.approx(
+            candidates[name]["rmse"] - candidates[default]["rmse"], abs=2e-4
+        )
+        assert c["low"] <= c["rmse_change"] <= c["high"]
+    for name, c in intervals["vs_persistence"].items():
+        assert c["rmse_change"] == pytest.approx(
+            candidates[name]["rmse"] - validation["persistence_rmse"], abs=2e-4
+        )
+        assert c["skill"] == pytest.approx(candidates[name]["skill_vs_persistence"], abs=2e-4)
+    # Other interval params change the intervals, never the pick or the candidates' figures.
+    loose = small.model_copy(update={"compare": small.compare.model_copy(update={"confidence": 0.5})})
+    _, other = select_and_fit(real_dataset, loose)
+    assert other["validation"]["intervals"] != intervals
+    assert {k: v for k, v in other.items() if k != "validation"} == {
+        k: v for k, v in record.items() if k != "validation"
+    }
+    assert other["validation"]["candidates"] == candidates
+
+
 def test_climatology_is_fitted_on_rows_before_the_test_period(real_dataset: pd.DataFrame) -> None:
     fit_rows, test = real_dataset.iloc[:500], real_dataset.iloc[500:]
     before = climatology(fit_rows, test)

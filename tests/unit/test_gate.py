@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from commute_weather.compare import Change
+from commute_weather import gate
+from commute_weather.compare import Change, Comparison
 from commute_weather.config import PipelineParams
-from commute_weather.gate import describe_value, evaluate_gate, gate_table
+from commute_weather.gate import Reference, describe_value, evaluate_gate, gate_table
 
 
 def metrics(rmse: float) -> dict[str, Any]:
@@ -67,3 +68,46 @@ def test_gate_table_prints_the_interval(params: PipelineParams) -> None:
     text = console.export_text()
     assert "+0.5000 (95% interval +0.2000 to +0.8000)" in text
     assert "FAIL: detectable increase larger than allowed" in text
+
+
+# ---- the one path the gate CLI and packaging take to a reference revision ----
+
+
+def comparison_with(change: Change) -> Comparison:
+    return Comparison(changes={"rmse": change}, windows=730, days=365, block_days=7, resamples=2000, seed=1)
+
+
+def test_against_a_revision_the_interval_decides(
+    params: PipelineParams, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference = Reference("v1", metrics(9.0), comparison_with(rmse_change(9.0, 9.5, -0.1, 1.1)), None)
+    monkeypatch.setattr(gate, "reference_at_revision", lambda revision, name, compare: reference)
+    check = regression(gate.gate_against_revision(metrics(9.5), params, "cheongju", "v1", "package"))
+    assert check["passed"] is True
+    assert check["interval"] == [-0.1, 1.1]
+    assert "no_interval" not in check
+    assert capsys.readouterr().err == ""
+
+
+def test_against_a_revision_without_its_predictions_the_point_rule_decides_and_says_why(
+    params: PipelineParams, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    why = "`v1`'s predictions `data/predictions/cheongju/test.parquet` are neither in the DVC cache nor ..."
+    reference = Reference("v1", metrics(9.0), None, why)
+    monkeypatch.setattr(gate, "reference_at_revision", lambda revision, name, compare: reference)
+    check = regression(gate.gate_against_revision(metrics(9.5), params, "cheongju", "v1", "package"))
+    assert check["passed"] is False
+    assert check["rule"] == "point increase only (no predictions to compare: no interval)"
+    assert check["no_interval"] == why
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        f"package: no interval for the regression check against `v1`, the point increase alone decides: {why}"
+        in err
+    )
+
+
+def test_nothing_to_fall_back_from_without_reference_metrics() -> None:
+    assert Reference("v1", None, None, "`v1` has no predictions").fallback is None
+    with_interval = Reference("v1", metrics(9.0), comparison_with(rmse_change(9.0, 9.0, -0.1, 0.1)), None)
+    assert with_interval.fallback is None
+    assert with_interval.rmse_change == rmse_change(9.0, 9.0, -0.1, 0.1)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from commute_weather.compare import compare_frames
-from commute_weather.report import MetricChange, headline, metric_changes, render_comparison
+from commute_weather.compare import compare_frames, selection_intervals
+from commute_weather.model import rmse
+from commute_weather.report import MetricChange, headline, metric_changes, render_comparison, render_selection
 from tests.unit.test_compare import PARAMS, predictions_frame
 
 
@@ -96,3 +97,31 @@ def test_comparison_table_rows() -> None:
     assert [line.split(" | ")[0] for line in lines[4:7]] == ["| RMSE", "| skill vs persistence", "| MAE"]
     assert lines[4].endswith("| WORSENS |")
     assert lines[5].endswith("| WORSENS |")  # skill falls
+
+
+def test_the_selection_section_shows_each_candidate_with_its_intervals() -> None:
+    frame = predictions_frame(days=180)
+    scores = {"hist_gradient_boosting": frame["model"], "ridge": frame["model"] + 5}
+    intervals = selection_intervals(
+        frame["date"], frame["label"], scores, frame["persistence"], "hist_gradient_boosting", PARAMS
+    )
+    candidates = {
+        name: {"rmse": rmse(frame["label"], s), "skill_vs_persistence": 0.0} for name, s in scores.items()
+    }
+    selection = {
+        "chosen": "hist_gradient_boosting", "default": "hist_gradient_boosting",
+        "reason": "the default hist_gradient_boosting has the lowest validation RMSE",
+        "validation": {"first_day": "2024-01-01", "last_day": "2024-06-28", "rows": len(frame),
+                       "persistence_rmse": rmse(frame["label"], frame["persistence"]),
+                       "candidates": candidates, "intervals": intervals},
+    }  # fmt: skip
+    lines = render_selection(selection)
+    ridge = intervals["vs_default"]["ridge"]
+    (row,) = [line for line in lines if line.startswith("| ridge |")]
+    assert f"{ridge['rmse_change']:+.3f} (95%: {ridge['low']:+.3f} to {ridge['high']:+.3f}): worsens |" in row
+    skill = intervals["vs_persistence"]["ridge"]
+    assert f"| {skill['skill']:+.3f} (95%: {skill['skill_low']:+.3f} to {skill['skill_high']:+.3f}) |" in row
+    (default,) = [line for line in lines if line.startswith("| hist_gradient_boosting (chosen, default) |")]
+    assert default.endswith("| - |")  # no interval of the default against itself
+    assert "reported only, the rule reads point RMSEs" in lines[-1]
+    assert render_selection(None) == []
