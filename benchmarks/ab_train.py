@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # `python -m ...` in the stage commands is the side's own interpreter.
     env = {s: {"PATH": f"{p / '.venv/bin'}{os.pathsep}{os.environ['PATH']}"} for s, p in sides.items()}
     runs: dict[str, list[dict[str, float]]] = {"base": [], "head": []}
-    prep: dict[str, dict[str, float]] = {}
+    prep: dict[str, float] = {}
     rows: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ab-train-") as tmp:
         work = {side: Path(tmp) / side for side in sides}
