@@ -1,13 +1,21 @@
-"""Behavioural tests of a trained model: directional expectations and invariances (Made-With-ML style)."""
+"""Behavioural tests of trained models: directional expectations and invariances (Made-With-ML style).
+
+Every model here is fitted on the training rows of two synthetic years (to mid-2022) and judged on the
+held-out rows after them, which it has never seen: a test passes because the model learnt something that
+carries over, not because it remembers its training rows.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from commute_weather.features import build_features, feature_names, issue_times
 from commute_weather.featurize import build_dataset
@@ -17,23 +25,58 @@ from commute_weather.model import (
     feature_matrix,
     predict_forecast,
     predict_scores,
+    rmse,
 )
 from commute_weather.predictor import Predictor
 from tests.conftest import synthetic_observations
 
+HELD_OUT_FROM = pd.Timestamp("2022-07-01")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread_per_worker() -> Iterator[None]:
+    """make test-fast runs two workers on two cores: OpenMP threads on top only wait for each other (a fit
+    of seconds takes a minute on a busy machine). The models are the same on any number of threads."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@dataclass(frozen=True)
+class Years:
+    observations: pd.DataFrame
+    train: pd.DataFrame  # rows before HELD_OUT_FROM: what every model here is fitted on
+    held_out: pd.DataFrame  # the rows after: what the tests judge
+
 
 @pytest.fixture(scope="module")
-def trained(params) -> tuple[Pipeline, pd.DataFrame, pd.DataFrame]:  # type: ignore[no-untyped-def]
+def years(params) -> Years:  # type: ignore[no-untyped-def]
     observations = synthetic_observations((108, 119), "2021-01", "2022-12", seed=11)
     dataset, _ = build_dataset(observations, params)
-    model = build_pipeline("hist_gradient_boosting", params.train, feature_names(params.featurize))
-    model.fit(
-        feature_matrix(dataset, feature_names(params.featurize)),
-        dataset["label"],
-        model__wet=dataset["wet_window"],
-    )
-    probe = dataset.sample(120, random_state=0)[["station_id", "date", "window"]].reset_index(drop=True)
-    return model, observations, probe
+    later = dataset["date"] >= HELD_OUT_FROM
+    return Years(observations, dataset[~later], dataset[later].reset_index(drop=True))
+
+
+@pytest.fixture(scope="module")
+def models(params, years: Years) -> dict[str, Pipeline]:  # type: ignore[no-untyped-def]
+    """The default candidate and the hurdle (P(wet) x score if wet + ...), fitted on the training rows."""
+    names = feature_names(params.featurize)
+    x, y, wet = feature_matrix(years.train, names), years.train["label"], years.train["wet_window"]
+    return {
+        name: build_pipeline(name, params.train, names).fit(x, y, model__wet=wet)
+        for name in (params.train.model, "hurdle")
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(params, years: Years, models) -> tuple[Pipeline, pd.DataFrame, pd.DataFrame]:  # type: ignore[no-untyped-def]
+    """The default candidate, the observations, and 120 held-out targets to probe it with."""
+    probe = years.held_out.sample(120, random_state=0)[["station_id", "date", "window"]]
+    return models[params.train.model], years.observations, probe.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def hurdle(models: dict[str, Pipeline]) -> Pipeline:
+    return models["hurdle"]
 
 
 def predict(model: Pipeline, observations: pd.DataFrame, targets: pd.DataFrame, params: Any) -> np.ndarray:
@@ -52,7 +95,33 @@ def hours_before_issue(
     return mask
 
 
-def test_heavy_precipitation_before_issue_time_does_not_raise_the_score(trained, params) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("candidate", ["default", "hurdle"])
+def test_on_held_out_rows_the_model_beats_persistence_and_the_training_averages(
+    models: dict[str, Pipeline],
+    years: Years,
+    params,
+    candidate: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """Its score beats the persistence baseline (skill > 0.05; ~0.13-0.17 measured) and the training
+    mean by far; its P(wet) beats the training rows' share of wet windows (Brier; ~0.68 of it measured)."""
+    model = models[params.train.model if candidate == "default" else candidate]
+    rows = years.held_out
+    forecast = predict_forecast(model, feature_matrix(rows, feature_names(params.featurize)))
+    baseline = rows["persistence_score"].notna().to_numpy()
+    label = rows["label"].to_numpy()
+    model_rmse = rmse(label[baseline], forecast["score"][baseline])
+    assert model_rmse < 0.95 * rmse(label[baseline], rows["persistence_score"][baseline])
+    assert rmse(label, forecast["score"]) < 0.75 * rmse(
+        label, np.full(len(rows), years.train["label"].mean())
+    )
+    wet = rows["wet_window"].to_numpy(dtype="float64")
+    brier = np.mean((forecast["wet_probability"] - wet) ** 2)
+    assert brier < 0.8 * np.mean((years.train["wet_window"].mean() - wet) ** 2)
+
+
+def test_heavy_precipitation_before_issue_time_lowers_the_score(trained, params) -> None:  # type: ignore[no-untyped-def]
+    """Six hours of heavy rain (snow when freezing) up to issue time: the score falls on nearly every
+    held-out target and by 10 points on average (~19 measured)."""
     model, observations, probe = trained
     base = predict(model, observations, probe, params)
     wet = observations.copy()
@@ -63,42 +132,26 @@ def test_heavy_precipitation_before_issue_time_does_not_raise_the_score(trained,
     wet.loc[before, "humidity_pct"] = 98.0
     wet.loc[before, "cloud_cover_tenths"] = 10.0
     stormy = predict(model, wet, probe, params)
-    assert stormy.mean() < base.mean() - 5, (stormy.mean(), base.mean())
+    assert (stormy < base).mean() >= 0.9, (stormy - base).round(1)
+    assert stormy.mean() < base.mean() - 10, (stormy.mean(), base.mean())
 
 
-@pytest.mark.parametrize("temperature", [-15.0, 38.0])
-def test_temperature_far_outside_the_band_lowers_the_score(trained, params, temperature: float) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("temperature", "share", "points"),
+    [(-15.0, 0.9, 15.0), (38.0, 0.75, 5.0)],  # measured: 98% and -33 points; 87% and -12 points
+)
+def test_temperature_far_outside_the_band_lowers_the_score(  # type: ignore[no-untyped-def]
+    trained, params, temperature: float, share: float, points: float
+) -> None:
     model, observations, probe = trained
     base = predict(model, observations, probe, params)
     extreme = observations.copy()
     before = hours_before_issue(extreme, probe, params, hours=24)
     extreme.loc[before, "temperature_c"] = temperature
     extreme.loc[before, "dew_point_c"] = temperature - 5
-    assert predict(model, extreme, probe, params).mean() < base.mean() - 5
-
-
-def test_row_order_does_not_change_predictions(trained, params) -> None:  # type: ignore[no-untyped-def]
-    model, observations, probe = trained
-    shuffled = observations.sample(frac=1.0, random_state=3)
-    np.testing.assert_array_equal(
-        predict(model, shuffled, probe, params), predict(model, observations, probe, params)
-    )
-
-
-def test_predictions_stay_in_the_label_range(trained, params) -> None:  # type: ignore[no-untyped-def]
-    model, observations, probe = trained
-    scores = predict(model, observations, probe, params)
-    assert ((scores >= 0) & (scores <= 100)).all()
-
-
-@pytest.fixture(scope="module")
-def hurdle(params) -> Pipeline:  # type: ignore[no-untyped-def]
-    """The hurdle candidate (P(wet) x score if wet + ...) fitted on two synthetic years."""
-    observations = synthetic_observations((108, 119), "2021-01", "2022-12", seed=11)
-    dataset, _ = build_dataset(observations, params)
-    model = build_pipeline("hurdle", params.train, feature_names(params.featurize))
-    features = feature_matrix(dataset, feature_names(params.featurize))
-    return model.fit(features, dataset["label"], model__wet=dataset["wet_window"])
+    changed = predict(model, extreme, probe, params)
+    assert (changed < base).mean() >= share, (changed - base).round(1)
+    assert changed.mean() < base.mean() - points, (changed.mean(), base.mean())
 
 
 def history_features(params, steps: dict[str, tuple[float, float]]) -> np.ndarray:  # type: ignore[no-untyped-def]
