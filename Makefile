@@ -14,8 +14,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export BENTOML_DO_NOT_TRACK := true
 PORT ?= 3000
-# `make mutate MODULES="comfort gate"` mutates only those of comfort, features, model and gate.
+# `make mutate MODULES="comfort gate"` mutates only those of comfort, features, model and gate (all four take
+# hours on 2 cores; comfort and gate ~5 min); MUTANTS='*calibrate*' only the mutants whose names match.
 MODULES ?=
+MUTANTS ?=
 PACKAGE_ARGS ?=
 # The Git revision whose committed metrics and test predictions (read through DVC) are the approved model's,
 # for the gate's regression check: the commit production runs, tagged by the deploy workflow after
@@ -92,8 +94,8 @@ bench: repro ## benchmarks (~30 min): parse speed, serving vs FastAPI, pipeline 
 	python -m benchmarks.serving
 	python -m benchmarks.pipeline
 
-mutate: install ## mutation smoke check (mutmut, ~15 min, not in CI) of MODULES (default: comfort features model gate)
-	OMP_NUM_THREADS=1 python scripts/mutate.py $(MODULES)
+mutate: install ## mutation smoke check (mutmut, not in CI) of MODULES (comfort features model gate) [MUTANTS=glob]
+	OMP_NUM_THREADS=1 python scripts/mutate.py $(MODULES) $(if $(MUTANTS),--mutants '$(MUTANTS)')
 
 clean: ## remove environments and caches (pipeline outputs stay, dvc manages them)
 	rm -rf $(TOOLS) $(VENV) mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis
