@@ -157,6 +157,25 @@ def test_the_service_path_computes_the_pipeline_features_exactly(
     np.testing.assert_array_equal(got, feature_matrix(expected, predictor.features))
 
 
+def test_hours_outside_a_request_never_reach_its_neighbours_block() -> None:
+    """Packed side by side, a request's hours after its issue hour, or older than its block, are dropped:
+    the neighbouring request's block is what it is when packed alone."""
+
+    def hours(ages: list[int], value: float) -> dict[str, object]:
+        history: dict[str, object] = {"age_h": np.array(ages), "precipitation_type": ["rain"] * len(ages)}
+        return history | {name: np.full(len(ages), value) for name in NUMERIC}
+
+    plain = hours([0, 1, 2, 3, 4], 1.0)
+    alone, _ = history_grid([plain], hours=5)
+    stray = hours([-1, 0, 5, 6], 99.0)  # an hour after issue time, two older than the block
+    for packed in ([stray, plain], [plain, stray]):
+        grid, _ = history_grid(packed, hours=5)
+        block = slice(0, 5) if packed[0] is plain else slice(5, 10)
+        for name, values in alone.columns.items():
+            np.testing.assert_array_equal(grid.columns[name][block], values, err_msg=name)
+        assert (grid.columns["temperature_c"] == 99.0).sum() == 1  # the stray request keeps its own hour
+
+
 def test_a_request_grid_refuses_reads_beyond_its_history(params) -> None:  # type: ignore[no-untyped-def]
     """Packed histories sit side by side: a feature reaching further back than a block must fail loudly,
     never read the neighbouring request."""
