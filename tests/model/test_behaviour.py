@@ -7,6 +7,7 @@ carries over, not because it remembers its training rows.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -255,3 +256,65 @@ def test_the_wet_climatology_is_fitted_on_the_rows_given_to_fit_only(params) -> 
     after = predict_forecast(model, feature_matrix(flipped, names))
     for key in before:
         np.testing.assert_allclose(before[key], after[key], rtol=1e-12)  # a forest's parallel sums
+
+
+def log_loss(p: np.ndarray, wet: np.ndarray) -> float:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return float(-np.mean(wet * np.log(p) + (1 - wet) * np.log(1 - p)))
+
+
+def with_weights(model: Pipeline, x: np.ndarray, **weights: float) -> np.ndarray:
+    """A calibrated model's scores with other fitted weights (blend_weight_, persistence_weight_)."""
+    other = copy.deepcopy(model)
+    for name, value in weights.items():
+        setattr(other.steps[-1][1], name, value)
+    return predict_scores(other, x)
+
+
+@pytest.mark.parametrize("candidate", ["default", "hurdle"])
+def test_calibration_fits_each_part_on_the_rows_it_is_given(
+    models: dict[str, Pipeline],
+    years: Years,
+    params,  # type: ignore[no-untyped-def]
+    candidate: str,
+) -> None:
+    """`calibrate` on rows the model was not fitted on (the held-out rows here): without options it only
+    fits the interval, which then holds the params' share of those rows' labels; Platt scaling never
+    raises their log loss; the hurdle's forest weight and the persistence weight are the best of 0, 0.05,
+    ..., 1 on them; a model that takes the calibration (the final refit) forecasts the same."""
+    fitted = models[params.train.model if candidate == "default" else candidate]
+    rows = years.held_out
+    x = feature_matrix(rows, feature_names(params.featurize))
+    label, wet = rows["label"].to_numpy(), rows["wet_window"].to_numpy()
+    before = predict_forecast(fitted, x)
+    grid = np.linspace(0, 1, 21)
+
+    plain = copy.deepcopy(fitted).set_params(model__blend_persistence=False, model__recalibrate_wet=False)
+    plain.steps[-1][1].calibrate(x, label, wet)
+    after = predict_forecast(plain, x)
+    np.testing.assert_array_equal(after["wet_probability"], before["wet_probability"])
+    inside = ((label >= after["score_low"]) & (label <= after["score_high"])).mean()
+    assert abs(inside - params.train.forecast.interval) < 0.03, inside
+    if candidate == "hurdle":
+        assert 0 <= plain.steps[-1][1].blend_weight_ <= 1
+        best = min(rmse(label, with_weights(plain, x, blend_weight_=w)) for w in grid)
+        assert rmse(label, after["score"]) <= best + 1e-12
+    else:
+        np.testing.assert_array_equal(after["score"], before["score"])
+
+    full = copy.deepcopy(fitted).set_params(model__blend_persistence=True, model__recalibrate_wet=True)
+    full.steps[-1][1].calibrate(x, label, wet)
+    after = predict_forecast(full, x)
+    wet_rate = wet.astype("float64")
+    assert (
+        log_loss(after["wet_probability"], wet_rate) <= log_loss(before["wet_probability"], wet_rate) + 1e-9
+    )
+    assert 0 <= full.steps[-1][1].persistence_weight_ <= 1
+    best = min(rmse(label, with_weights(full, x, persistence_weight_=w)) for w in grid)
+    assert rmse(label, after["score"]) <= best + 1e-12
+
+    refit = copy.deepcopy(fitted)
+    refit.steps[-1][1].use_calibration(full.steps[-1][1])
+    taken = predict_forecast(refit, x)
+    for key, values in after.items():
+        np.testing.assert_array_equal(taken[key], values, err_msg=key)
