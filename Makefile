@@ -14,6 +14,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export BENTOML_DO_NOT_TRACK := true
 PORT ?= 3000
+# `make mutate MODULES="comfort gate"` mutates only those of comfort, features, model and gate (all four take
+# hours on 2 cores; comfort and gate ~5 min); MUTANTS='*calibrate*' only the mutants whose names match.
+MODULES ?=
+MUTANTS ?=
 PACKAGE_ARGS ?=
 # The Git revision whose committed metrics and test predictions (read through DVC) are the approved model's,
 # for the gate's regression check: the commit production runs, tagged by the deploy workflow after
@@ -21,7 +25,7 @@ PACKAGE_ARGS ?=
 REFERENCE_REV ?= deployed/production
 
 .PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package serve fuzz \
-	bench clean
+	bench mutate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -90,5 +94,8 @@ bench: repro ## benchmarks (~30 min): parse speed, serving vs FastAPI, pipeline 
 	python -m benchmarks.serving
 	python -m benchmarks.pipeline
 
+mutate: install ## mutation smoke check (mutmut, not in CI) of MODULES (comfort features model gate) [MUTANTS=glob]
+	OMP_NUM_THREADS=1 python scripts/mutate.py $(MODULES) $(if $(MUTANTS),--mutants '$(MUTANTS)')
+
 clean: ## remove environments and caches (pipeline outputs stay, dvc manages them)
-	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(TOOLS) $(VENV) mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,6 +19,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from commute_weather.features import build_features
+from commute_weather.kma.records import KST
+from commute_weather.predictor import Predictor
 from tests.e2e.conftest import REPO, copy_reproduced, run
 from tests.servers import bentoml_serve, fake_kma_api, print_table, run_fuzz
 
@@ -206,11 +209,44 @@ def test_concurrent_requests_share_model_calls_and_each_gets_its_own_answer(
     assert forecasts / calls > 1, metrics  # at least some requests shared a model call
 
 
-def test_readme_example_request_works(service: str) -> None:
+def pipeline_forecast(repo: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """What the pipeline's path gives for a request's history: featurize's `build_features` over the
+    observations as one station record, and the packaged model with the params it was trained with."""
+    model = repo / "models/cheongju/model.pkl"
+    metadata = json.loads((repo / "models/cheongju/metadata.json").read_text())
+    predictor = Predictor.from_artifacts(model.read_bytes(), metadata)
+    observations = pd.DataFrame(request["observations"]).assign(station_id=request["station_id"])
+    observations["observed_at"] = pd.to_datetime(observations["observed_at"]).dt.tz_convert(KST)
+    target = pd.DataFrame(
+        {"station_id": [request["station_id"]], "date": [pd.Timestamp(request["date"])],
+         "window": [request["window"]]}
+    )  # fmt: skip
+    features = build_features(observations, target, predictor.commute, predictor.featurize, predictor.comfort)
+    row = predictor.predict_features(features).iloc[0]
+    return {k: row[k] for k in ("score", "label", "wet_probability", "score_low", "score_high",
+                                "persistence_score")}  # fmt: skip
+
+
+def test_readme_example_gets_the_pipelines_forecast_and_rain_before_issue_lowers_it(
+    packaged: tuple[Path, dict[str, str], str], service: str
+) -> None:
+    """The README's request is answered with exactly what the pipeline computes for the same hours; the
+    same request with the last 6 hours raining is answered with a lower score and a higher P(wet)."""
     body = json.loads((REPO / "examples/predict_request.json").read_text())
-    response = httpx.post(f"{service}/predict", json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    assert 0 <= response.json()["score"] <= 100
+    wet = copy.deepcopy(body)
+    for hour in wet["request"]["observations"][-6:]:
+        hour |= {"precipitation_type": "rain", "precipitation_mm": 4.0, "humidity_pct": 97.0,
+                 "dew_point_c": hour["temperature_c"] - 0.5, "cloud_cover_tenths": 10.0}  # fmt: skip
+    answers = {}
+    for name, request in {"dry": body, "wet": wet}.items():
+        response = httpx.post(f"{service}/predict", json=request, timeout=30)
+        assert response.status_code == 200, response.text
+        answers[name] = response.json()
+        expected = pipeline_forecast(packaged[0], request["request"])
+        assert {k: answers[name][k] for k in expected} == expected, name
+    # measured on the SMALL pipeline's model: score 94 -> 56, P(wet) 0.15 -> 0.90
+    assert answers["wet"]["score"] < answers["dry"]["score"] - 15, answers
+    assert answers["wet"]["wet_probability"] > answers["dry"]["wet_probability"] + 0.3, answers
 
 
 def bad(body: dict[str, Any], edit: Any) -> dict[str, Any]:
