@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import pickle
 import re
 import shutil
@@ -454,12 +455,30 @@ def test_a_body_over_the_cap_gets_413_before_it_is_read(service: str) -> None:
     assert took < 5
 
 
+def server_processes(psutil: Any, port: int) -> list[Any]:
+    """Every process of the server listening on `port`: the session the test started it in. Found by its
+    socket, not its command line: BentoML retitles its processes when setproctitle is installed."""
+    listening = {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.pid and c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+    }
+    sessions = {os.getsid(pid) for pid in listening}
+    assert len(sessions) == 1, (port, listening, sessions)
+
+    def in_session(process: Any) -> bool:
+        try:
+            return os.getsid(process.pid) in sessions
+        except ProcessLookupError:
+            return False
+
+    return [p for p in psutil.process_iter() if in_session(p)]
+
+
 def test_several_oversized_chunked_bodies_at_once_keep_memory_bounded(service: str) -> None:
     """Without a Content-Length the cap is counted as bytes arrive: 4 bodies of 5x the cap at once."""
     psutil = pytest.importorskip("psutil")
-    port = service.rsplit(":", 1)[1]
-    server = next(p for p in psutil.process_iter(["cmdline"]) if port in " ".join(p.info["cmdline"] or []))
-    processes = [server, *server.children(recursive=True)]
+    processes = server_processes(psutil, int(service.rsplit(":", 1)[1]))
     before = sum(p.memory_info().rss for p in processes)
     chunk = b"%x\r\n%s\r\n" % (2**20, b" " * 2**20)
     head = (
