@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import PINNED_THREADS, ROOT, median, save, table
+from benchmarks.common import PINNED_THREADS, ROOT, git_head, median, save, table
 
 WORKER = (
     "import json; from benchmarks.serving import request_bodies, in_process_ms; "
@@ -37,12 +37,6 @@ def measure(checkout: Path, repeats: int) -> dict[str, float]:
     )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
-
-
-def git_head(checkout: Path) -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import argparse
 import filecmp
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from benchmarks.common import ROOT, console, median, run_measured, save, table
+from benchmarks.common import ROOT, console, git_head, median, run_measured, save, table
 from benchmarks.pipeline import SCALES, stage_commands
 
 # What produces the observations and their validation report: equal on both sides, or ingest and validate
@@ -51,12 +50,6 @@ def shared_stages(base: Path) -> bool:
         for name in SHARED_SOURCES
         if (mine / name).exists() or (theirs / name).exists()
     )
-
-
-def git_head(checkout: Path) -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

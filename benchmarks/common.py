@@ -112,3 +112,10 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def git_head(checkout: Path) -> str:
+    """The short commit a benchmarked checkout is at."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True, check=True
+    ).stdout.strip()
