@@ -12,6 +12,12 @@ STAMP := $(VENV)/.synced
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# The interpreter .venv is built with (3.11, 3.12 or 3.13): `make install PYTHON=3.12` (a version or a path),
+# or UV_PYTHON from the environment; otherwise uv takes the first supported one on PATH. After a change,
+# `make clean install`: .venv is rebuilt only when uv.lock or pyproject.toml change.
+ifdef PYTHON
+export UV_PYTHON := $(PYTHON)
+endif
 export BENTOML_DO_NOT_TRACK := true
 PORT ?= 3000
 # `make mutate MODULES="comfort gate"` mutates only those of comfort, features, model and gate (all four take
@@ -42,7 +48,7 @@ install: $(STAMP) ## create .venv from uv.lock (fails when uv.lock is out of dat
 
 run: install ## reproduce the pipeline on every dataset (real record first) and print what it produced
 	dvc repro
-	python -m commute_weather.summary
+	python -m commute_weather.pipeline.summary
 
 repro: install ## dvc repro only
 	dvc repro
@@ -56,10 +62,11 @@ test: install ## the whole test suite, end-to-end tests included (what CI runs)
 test-fast: install ## unit, contract and model tests only (seconds)
 	pytest -n 2
 
-lint: install ## ruff, format check, mypy
+lint: install ## ruff, format check, mypy, the import layers (ARCHITECTURE.md)
 	ruff check .
 	ruff format --check .
 	mypy
+	lint-imports --no-logo
 
 format: install ## apply ruff's fixes and formatting
 	ruff check --fix .
@@ -75,19 +82,19 @@ package: install ## save the gate-approved model, build the bento (Git SHA); reg
 		reference=(); \
 		echo "regression check skipped: no revision '$(REFERENCE_REV)' here (nothing deployed to production yet, or the tag not fetched)"; \
 	fi; \
-	set -x; python -m commute_weather.packaging "$${reference[@]}" $(PACKAGE_ARGS)
+	set -x; python -m commute_weather.serving.packaging "$${reference[@]}" $(PACKAGE_ARGS)
 
 serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after make package)
-	bentoml serve commute_weather.service:CommuteComfort --host 127.0.0.1 --port $(PORT)
+	bentoml serve commute_weather.serving.service:CommuteComfort --host 127.0.0.1 --port $(PORT)
 
 fuzz: install ## schemathesis, every check, >= 3,000 requests, plus nasty inputs, on the packaged model (loopback)
 	python -m tests.servers --max-examples $(or $(FUZZ_EXAMPLES),400)
 
 report: install ## the PR report against BASE (default main): reports/pr/report.md with plots
-	python -m commute_weather.report --base-rev $(or $(BASE),main) --out reports/pr/report.md
+	python -m commute_weather.reporting.pr_report --base-rev $(or $(BASE),main) --out reports/pr/report.md
 
 calibration: install ## the sample beside the embedded real Cheongju record: predictability, daily cycles, wind, climate
-	python -m commute_weather.calibration --real data/external/cheongju --out reports/calibration.json
+	python -m commute_weather.sources.sample_calibration --real data/external/cheongju --out reports/calibration.json
 
 bench: repro ## benchmarks (~30 min): parse speed, serving vs FastAPI, pipeline scaling; BENCHMARKS.md
 	python -m benchmarks.parsing

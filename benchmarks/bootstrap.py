@@ -1,4 +1,5 @@
-"""Bootstrap speed and noise scale: the paired block bootstrap (commute_weather.compare) on test-sized inputs.
+"""Bootstrap speed and noise scale: the paired block bootstrap (commute_weather.forecast.compare) on
+test-sized inputs.
 
 Speed: synthetic test predictions shaped like data/predictions/test.parquet (one station's 365 days x two
 windows = 730 windows, the real record's test period; three stations = 2,190, the sample's), 7-day
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import ROOT, console, median, save, table
-from commute_weather.compare import (
+from commute_weather.config import CompareParams
+from commute_weather.forecast.compare import (
     MAE,
     RMSE,
     Change,
@@ -32,7 +34,6 @@ from commute_weather.compare import (
     paired_block_bootstrap,
     selection_intervals,
 )
-from commute_weather.config import CompareParams
 from commute_weather.paths import DatasetPaths
 
 PREDICTIONS = ROOT / DatasetPaths("cheongju").predictions  # the real record's test year

@@ -17,8 +17,8 @@ from rich.table import Table
 
 from commute_weather import io
 from commute_weather.config import load_params
+from commute_weather.forecast.predictor import Predictor
 from commute_weather.paths import DatasetPaths
-from commute_weather.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

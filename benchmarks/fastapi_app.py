@@ -1,6 +1,7 @@
 """The comparison server: a minimal FastAPI app serving the same model through the same request models,
-checks, feature code and prediction path as the BentoML service (commute_weather.serving.forecast), and
-nothing else. `uvicorn benchmarks.fastapi_app:app` with MODEL_DIR holding model.pkl and metadata.json."""
+checks, feature code and prediction path as the BentoML service
+(commute_weather.serving.handlers.forecast), and nothing else. `uvicorn benchmarks.fastapi_app:app` with
+MODEL_DIR holding model.pkl and metadata.json."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 from benchmarks.common import load_predictor
-from commute_weather.api_models import BatchRequest, Forecast, ForecastRequest
-from commute_weather.serving import RequestError, forecast, warmup_request
+from commute_weather.serving.api_models import BatchRequest, Forecast, ForecastRequest
+from commute_weather.serving.handlers import RequestError, forecast, warmup_request
 
 model_dir = os.environ.get("MODEL_DIR")  # default: the served dataset's model
 predictor = load_predictor(Path(model_dir) if model_dir else None)

@@ -25,9 +25,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from benchmarks.common import ROOT, console, median, save, table
-from commute_weather.kma.portal_csv import parse_portal_csv
-from commute_weather.kma.typ01 import COLUMNS, parse_typ01
-from commute_weather.synthetic import generate
+from commute_weather.sources.kma.portal_csv import parse_portal_csv
+from commute_weather.sources.kma.typ01 import COLUMNS, parse_typ01
+from commute_weather.sources.synthetic import generate
 
 PORTAL_SAMPLE = ROOT.parent / "shared/kma/samples/OBS_ASOS_TIM_131_2022.csv"
 NO_DELIMITER = "\x1f"  # never in these files: each line is one field

@@ -38,9 +38,9 @@ from benchmarks.common import (
     served,
     table,
 )
-from commute_weather.api_models import ForecastRequest
-from commute_weather.features import issue_times
-from commute_weather.serving import forecast, request_from_frame
+from commute_weather.forecast.features import issue_times
+from commute_weather.serving.api_models import ForecastRequest
+from commute_weather.serving.handlers import forecast, request_from_frame
 from tests.servers import free_port, http_server
 
 BATCH = 100
@@ -74,7 +74,7 @@ def bentoml_server(work: Path) -> Iterator[str]:
     command = [
         "bentoml",
         "serve",
-        "commute_weather.service:CommuteComfort",
+        "commute_weather.serving.service:CommuteComfort",
         "--host",
         "127.0.0.1",
         "--port",
@@ -195,7 +195,7 @@ def package_model(work: Path) -> None:
     """The pipeline's current model in a scratch BentoML store, through the real packaging path (the gate
     is checked; a dirty tree is allowed: this store is thrown away)."""
     run_measured(
-        ["python", "-m", "commute_weather.packaging", "--model-only", "--allow-dirty"],
+        ["python", "-m", "commute_weather.serving.packaging", "--model-only", "--allow-dirty"],
         ROOT,
         {"BENTOML_HOME": str(work / "bentoml")},
     )

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from commute_weather.config import PipelineParams, load_params
-from commute_weather.kma.typ01 import parse_typ01
-from commute_weather.normalize import normalize
-from commute_weather.synthetic import generate
+from commute_weather.sources.kma.typ01 import parse_typ01
+from commute_weather.sources.normalize import normalize
+from commute_weather.sources.synthetic import generate
 
 REPO = Path(__file__).resolve().parents[1]
 # Real KMA data the tests read, all inside the repository: the typ01 excerpts (test fixtures) and the

@@ -93,8 +93,8 @@ def fake_kma_api(trickle_s: float | None = None) -> Iterator[str]:
     import numpy as np  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
-    from commute_weather.kma.records import KST  # noqa: PLC0415
-    from commute_weather.kma.typ01 import format_typ01  # noqa: PLC0415
+    from commute_weather.sources.kma.records import KST  # noqa: PLC0415
+    from commute_weather.sources.kma.typ01 import format_typ01  # noqa: PLC0415
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -246,7 +246,7 @@ def run_fuzz(url: str, out_dir: Path, max_examples: int, seed: int, max_body_byt
 
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from commute_weather.api_models import ErrorBody  # noqa: PLC0415
+    from commute_weather.serving.api_models import ErrorBody  # noqa: PLC0415
 
     out_dir.mkdir(parents=True, exist_ok=True)
     config = out_dir / "schemathesis.toml"
@@ -335,8 +335,8 @@ def main() -> None:
     with fake_kma_api() as kma:
         env["KMA_API_URL"] = kma
         port = free_port()
-        command = ["bentoml", "serve", "commute_weather.service:CommuteComfort", "--host", "127.0.0.1",
-                   "--port", str(port)]  # fmt: skip
+        command = ["bentoml", "serve", "commute_weather.serving.service:CommuteComfort",
+                   "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
         with http_server(command, port, Path.cwd(), env, log_dir=args.out) as url:
             table = run_fuzz(url, args.out, args.max_examples, args.seed, cap)
     print_table(table)

@@ -13,9 +13,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from commute_weather.kma.endpoints import DEFAULT_BASE_URL
+from commute_weather.errors import ConfigurationError
 from commute_weather.stations import KNOWN_STATIONS
 
+# Where the KMA API Hub serves hourly ASOS observations (typ01 text).
+DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url/kma_sfctm3.php"
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -246,7 +248,8 @@ class GateParams(Params):
 
 
 class CompareParams(Params):
-    """The paired block bootstrap behind every "is this change real?" interval (commute_weather.compare).
+    """The paired block bootstrap behind every "is this change real?" interval
+    (commute_weather.forecast.compare).
 
     block_days: the resampled unit is this many consecutive test dates, all their windows together.
     Weather comes in spells: a cold snap, a rainy front or a heat wave lasts several days, so a model's
@@ -314,7 +317,7 @@ class PipelineParams(Params):
         return self.datasets[name]
 
 
-class ParamsError(ValueError):
+class ParamsError(ConfigurationError, ValueError):
     """params.yaml is missing, unreadable or does not match the expected shape."""
 
 

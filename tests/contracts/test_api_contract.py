@@ -10,9 +10,7 @@ import pandera.errors
 import pytest
 from pydantic import ValidationError
 
-from commute_weather.api_models import Observation
-from commute_weather.kma.records import KST
-from commute_weather.schemas import (
+from commute_weather.contracts.observations import (
     DEW_POINT_MARGIN_C,
     OBSERVATION_COLUMNS,
     PRECIPITATION_TYPES,
@@ -20,6 +18,8 @@ from commute_weather.schemas import (
     TIMESTAMP_DTYPE,
     Observations,
 )
+from commute_weather.serving.api_models import Observation
+from commute_weather.sources.kma.records import KST
 
 
 def test_request_fields_are_the_contract_columns() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from commute_weather.validate import COMPLETENESS_CHECK, UNIQUENESS_CHECK, run_contract
+from commute_weather.pipeline.validate import COMPLETENESS_CHECK, UNIQUENESS_CHECK, run_contract
 
 
 def failing(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -35,7 +35,7 @@ def test_bad_params_name_the_key(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     args = ["--params", "params.yaml", "--dataset", "cheongju", "--raw-dir", "raw", "--out", "obs.parquet",
             "--stats", "stats.json"]  # fmt: skip
-    result = run(tmp_path, "python", "-m", "commute_weather.ingest", *args, check=False)
+    result = run(tmp_path, "python", "-m", "commute_weather.pipeline.ingest", *args, check=False)
     assert result.returncode == 2
     assert "datasets.cheongju.stations" in result.stderr
     assert "999" in result.stderr
@@ -46,7 +46,7 @@ def test_bad_params_name_the_key(tmp_path: Path) -> None:
 def test_an_unknown_dataset_is_named_with_the_known_ones(tmp_path: Path) -> None:
     args = ["--params", str(REPO / "params.yaml"), "--dataset", "seoul", "--raw-dir", "raw",
             "--out", "obs.parquet", "--stats", "stats.json"]  # fmt: skip
-    result = run(tmp_path, "python", "-m", "commute_weather.ingest", *args, check=False)
+    result = run(tmp_path, "python", "-m", "commute_weather.pipeline.ingest", *args, check=False)
     assert result.returncode == 2
     assert "no dataset 'seoul'" in result.stderr and "'cheongju'" in result.stderr
     assert not (tmp_path / "raw").exists()

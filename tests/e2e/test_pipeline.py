@@ -79,11 +79,11 @@ def test_experiment_reruns_only_downstream_stages_and_diffs_work(small_repo: Cal
 
 def test_gate_flips_with_a_readable_reason(small_repo: Callable[..., Path]) -> None:
     repo = small_repo()
-    assert run(repo, "python", "-m", "commute_weather.gate").returncode == 0
+    assert run(repo, "python", "-m", "commute_weather.forecast.gate").returncode == 0
     strict = repo / "strict.yaml"
     params = (repo / "params.yaml").read_text().replace("rmse_max: 11.0", "rmse_max: 1.0")
     strict.write_text(params)
-    result = run(repo, "python", "-m", "commute_weather.gate", "--params", str(strict), check=False)
+    result = run(repo, "python", "-m", "commute_weather.forecast.gate", "--params", str(strict), check=False)
     assert result.returncode == 1
     assert "NOT APPROVED" in result.stdout and "failed rmse_max" in result.stderr
 
@@ -137,7 +137,7 @@ def test_conflicting_exports_name_both_files_the_hour_and_the_column(
 
 def test_kma_source_without_key_fails_at_once_and_writes_nothing(small_repo: Callable[..., Path]) -> None:
     live = {"source": "kma", "real": True, "stations": [108], "start_month": "2024-01",
-            "end_month": "2024-02", "input": "src/commute_weather/kma/client.py"}  # fmt: skip
+            "end_month": "2024-02", "input": "src/commute_weather/sources/kma/client.py"}  # fmt: skip
     repo = small_repo({"datasets": {"cheongju": {}, "live": live}, "serve": {"dataset": "live"}})
     result = run(repo, "dvc", "repro", "ingest@live", check=False, env={"KMA_AUTH_KEY": ""})
     assert result.returncode != 0

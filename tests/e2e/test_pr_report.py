@@ -23,7 +23,7 @@ def test_report_for_a_branch_that_worsens_rmse(small_repo: Callable[..., Path]) 
     params["train"]["selection"]["candidates"] = ["hist_gradient_boosting"]  # and nothing to fall back on
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "dvc", "repro")
-    run(repo, "python", "-m", "commute_weather.report", "--base-rev", "main", "--out", "reports/pr/report.md")
+    run(repo, "commute-weather", "report", "--base-rev", "main", "--out", "reports/pr/report.md")
     report = (repo / "reports/pr/report.md").read_text()
     lines = report.splitlines()
     # main was reproduced in this repository, so its predictions are in the local DVC cache: an interval.

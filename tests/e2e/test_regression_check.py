@@ -39,7 +39,7 @@ def package(repo: Path, home: Path, reference: str) -> tuple[int, str, str]:
     params["gate"] |= {"rmse_max": 100.0, "min_skill": -10.0}
     relaxed.write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(
-        repo, "python", "-m", "commute_weather.packaging", "--params", str(relaxed),
+        repo, "python", "-m", "commute_weather.serving.packaging", "--params", str(relaxed),
         "--reference-rev", reference, "--model-only", check=False, env={**WIDE, "BENTOML_HOME": str(home)},
     )  # fmt: skip
     return result.returncode, result.stdout, " ".join(result.stderr.split())

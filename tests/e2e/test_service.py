@@ -20,14 +20,14 @@ import httpx
 import pandas as pd
 import pytest
 
-from commute_weather.features import build_features
-from commute_weather.kma.records import KST
-from commute_weather.predictor import Predictor
+from commute_weather.forecast.features import build_features
+from commute_weather.forecast.predictor import Predictor
+from commute_weather.sources.kma.records import KST
 from tests.e2e.conftest import REPO, copy_reproduced, run
 from tests.servers import bentoml_serve, fake_kma_api, print_table, run_fuzz
 
 pytestmark = pytest.mark.slow
-SERVICE = "commute_weather.service:CommuteComfort"
+SERVICE = "commute_weather.serving.service:CommuteComfort"
 MORNING_ISSUED = "2024-06-15T05:30:00+09:00"  # the service's clock: the morning forecast has been issued
 BODY_CAP = 8 * 2**20
 SERVED = {"COMMUTE_WEATHER_NOW": MORNING_ISSUED, "COMMUTE_MAX_BODY_BYTES": str(BODY_CAP)}
@@ -42,7 +42,7 @@ def packaged(
     env = {"BENTOML_HOME": str(repo.parent / "bentoml-home")}
     export = ["--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes", "--quiet"]
     run(repo, "uv", "export", *export, "-o", "src/requirements-serve.txt")
-    out = run(repo, "python", "-m", "commute_weather.packaging", env=env).stdout
+    out = run(repo, "python", "-m", "commute_weather.serving.packaging", env=env).stdout
     version = re.search(r"bento: commute_comfort:(\S+)", out)
     assert version, out
     return repo, env, version.group(1)
@@ -112,7 +112,7 @@ def test_unapproved_model_and_dirty_tree_are_refused(
         repo,
         "python",
         "-m",
-        "commute_weather.packaging",
+        "commute_weather.serving.packaging",
         "--params",
         str(strict),
         check=False,
@@ -123,7 +123,7 @@ def test_unapproved_model_and_dirty_tree_are_refused(
     assert not (tmp_path / "home" / "models").exists() or not any((tmp_path / "home" / "models").iterdir())
     (repo / "README.md").write_text("changed\n")
     try:
-        dirty = run(repo, "python", "-m", "commute_weather.packaging", check=False, env=other_home)
+        dirty = run(repo, "python", "-m", "commute_weather.serving.packaging", check=False, env=other_home)
         assert dirty.returncode == 1
         assert "uncommitted changes" in dirty.stderr
     finally:
@@ -144,7 +144,7 @@ def test_a_swapped_or_stale_model_is_refused(
     other = DummyRegressor().fit([[0.0]], [50.0])
     model.write_bytes(pickle.dumps(other))
     try:
-        refused = run(repo, "python", "-m", "commute_weather.packaging", "--model-only", check=False,
+        refused = run(repo, "python", "-m", "commute_weather.serving.packaging", "--model-only", check=False,
                       env={"BENTOML_HOME": str(tmp_path / "home")})  # fmt: skip
     finally:
         shutil.copy2(backup, model)

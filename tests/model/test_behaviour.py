@@ -18,9 +18,8 @@ import pytest
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from commute_weather.features import build_features, feature_names, issue_times
-from commute_weather.featurize import build_dataset
-from commute_weather.model import (
+from commute_weather.forecast.features import build_features, feature_names, issue_times
+from commute_weather.forecast.model import (
     WET_MONOTONIC,
     build_pipeline,
     feature_matrix,
@@ -28,7 +27,8 @@ from commute_weather.model import (
     predict_scores,
     rmse,
 )
-from commute_weather.predictor import Predictor
+from commute_weather.forecast.predictor import Predictor
+from commute_weather.pipeline.featurize import build_dataset
 from tests.conftest import synthetic_observations
 
 HELD_OUT_FROM = pd.Timestamp("2022-07-01")

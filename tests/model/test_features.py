@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from commute_weather.features import (
+from commute_weather.forecast.features import (
     all_targets,
     build_features,
     build_features_and_labels,
@@ -18,9 +18,9 @@ from commute_weather.features import (
     issue_features,
     issue_times,
 )
-from commute_weather.model import feature_matrix
-from commute_weather.predictor import Predictor
-from commute_weather.serving import history, issue_time, request_from_frame
+from commute_weather.forecast.model import feature_matrix
+from commute_weather.forecast.predictor import Predictor
+from commute_weather.serving.handlers import history, issue_time, request_from_frame
 
 NUMERIC = [
     "temperature_c", "dew_point_c", "humidity_pct", "wind_speed_ms", "precipitation_mm", "snow_depth_cm",

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from commute_weather.config import PipelineParams
-from commute_weather.featurize import build_dataset
-from commute_weather.model import feature_matrix, predict_forecast, wet_climatology_table
-from commute_weather.train import fit, forecaster
+from commute_weather.forecast.model import feature_matrix, predict_forecast, wet_climatology_table
+from commute_weather.pipeline.featurize import build_dataset
+from commute_weather.pipeline.train import fit, forecaster
 from tests.conftest import synthetic_observations
 
 

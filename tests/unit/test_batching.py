@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from commute_weather.batching import Batcher
+from commute_weather.serving.batching import Batcher
 
 
 def blocking_process(calls: list[list[int]], release: threading.Event, fail_on: int | None = None):  # type: ignore[no-untyped-def]

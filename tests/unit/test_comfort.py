@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from commute_weather.comfort import WindowWeather, comfort_label, comfort_score, penalties
 from commute_weather.config import ComfortParams
+from commute_weather.forecast.comfort import WindowWeather, comfort_label, comfort_score, penalties
 
 
 def weather(temp: float = 18.0, rain: float = 0.0, snow: float = 0.0, mixed: float = 0.0, precip: float = 0.0,

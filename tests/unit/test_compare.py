@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from commute_weather.compare import (
+from commute_weather.config import CompareParams
+from commute_weather.forecast.compare import (
     BRIER,
     MAE,
     RMSE,
@@ -23,8 +24,7 @@ from commute_weather.compare import (
     selection_intervals,
     verdict,
 )
-from commute_weather.config import CompareParams
-from commute_weather.model import rmse
+from commute_weather.forecast.model import rmse
 
 PARAMS = CompareParams(block_days=7, resamples=1000, seed=3, confidence=0.95)
 

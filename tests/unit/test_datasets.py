@@ -11,15 +11,16 @@ import pytest
 
 from commute_weather.cli import StageError
 from commute_weather.config import PipelineParams, SplitParams
-from commute_weather.evaluate import climatology
-from commute_weather.featurize import build_dataset
-from commute_weather.gate import evaluate_gate
-from commute_weather.ingest import gap_summary, merge_exports
-from commute_weather.kma.portal_csv import parse_portal_csv
-from commute_weather.normalize import normalize
-from commute_weather.split import SplitError, assign_split, check_periods
-from commute_weather.train import choose, select_and_fit
-from commute_weather.validate import month_completeness
+from commute_weather.forecast.gate import evaluate_gate
+from commute_weather.forecast.split import SplitError, assign_split, check_periods
+from commute_weather.pipeline.evaluate import climatology
+from commute_weather.pipeline.featurize import build_dataset
+from commute_weather.pipeline.ingest import gap_summary
+from commute_weather.pipeline.train import choose, select_and_fit
+from commute_weather.pipeline.validate import month_completeness
+from commute_weather.sources.kma.portal_csv import parse_portal_csv
+from commute_weather.sources.merge import merge_exports
+from commute_weather.sources.normalize import normalize
 from tests.conftest import CHEONGJU
 
 

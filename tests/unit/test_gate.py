@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from commute_weather import gate
-from commute_weather.compare import Change, Comparison
 from commute_weather.config import PipelineParams
-from commute_weather.gate import Reference, describe_value, evaluate_gate, gate_table, main
-from commute_weather.model import rmse
+from commute_weather.forecast import gate
+from commute_weather.forecast.compare import Change, Comparison
+from commute_weather.forecast.gate import Reference, describe_value, evaluate_gate, gate_table, main
+from commute_weather.forecast.model import rmse
 from tests.unit.test_compare import predictions_frame
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
@@ -206,7 +206,7 @@ def test_gate_table_shows_each_check_with_its_direction_and_verdict(params: Pipe
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A directory laid out like the repository's (params.yaml, metrics/), where `python -m
-    commute_weather.gate` runs."""
+    commute_weather.forecast.gate` runs."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(PARAMS.read_text())
     (tmp_path / "metrics" / "cheongju").mkdir(parents=True)
@@ -303,7 +303,7 @@ def test_gate_cli_refuses_only_a_detectable_increase_when_both_sides_predictions
         reads.append((revision, path))
         return base
 
-    monkeypatch.setattr("commute_weather.gate.predictions_at_revision", base_predictions)
+    monkeypatch.setattr("commute_weather.forecast.gate.predictions_at_revision", base_predictions)
     git("init", "-q")
     write_metrics(workspace, metrics(rmse(base["label"], base["model"])))
     git("add", "metrics")

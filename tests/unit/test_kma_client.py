@@ -13,15 +13,15 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from commute_weather.kma.client import (
+from commute_weather.sources.kma.client import (
     KmaClient,
     MissingAuthKeyError,
     auth_key_from_env,
     raw_month_path,
     sync_months,
 )
-from commute_weather.kma.errors import KmaApiError
-from commute_weather.synthetic import generate
+from commute_weather.sources.kma.errors import KmaApiError
+from commute_weather.sources.synthetic import generate
 
 SECRET = "test-key-0123456789abcdef"
 MONTH = "2024-01"
@@ -164,7 +164,7 @@ def test_the_key_is_redacted_in_every_encoding_an_upstream_may_echo(
     state, url = api
     from urllib.parse import quote, quote_plus  # noqa: PLC0415
 
-    from commute_weather.kma.client import redact  # noqa: PLC0415
+    from commute_weather.sources.kma.client import redact  # noqa: PLC0415
 
     forms = {key, quote(key, safe=""), quote(key), quote_plus(key), quote(key, safe="").lower()}
     for form in forms:
@@ -185,7 +185,7 @@ def test_the_key_is_redacted_in_every_encoding_an_upstream_may_echo(
 
 def test_a_trickling_answer_stops_at_the_overall_deadline(tmp_path: Path) -> None:
     """Each read gets a byte before the read timeout, so only an overall deadline ends the fetch."""
-    from commute_weather.kma.client import KmaDeadlineError  # noqa: PLC0415
+    from commute_weather.sources.kma.client import KmaDeadlineError  # noqa: PLC0415
     from tests.servers import fake_kma_api  # noqa: PLC0415
 
     with fake_kma_api(trickle_s=0.2) as url:

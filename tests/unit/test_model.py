@@ -11,8 +11,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import Ridge
 
-from commute_weather.features import feature_names
-from commute_weather.model import (
+from commute_weather.forecast.features import feature_names
+from commute_weather.forecast.model import (
     build_pipeline,
     probabilistic_scores,
     wet_climatology,

@@ -5,9 +5,9 @@ import io
 import pandas as pd
 import pytest
 
-from commute_weather.kma.errors import KmaFormatError
-from commute_weather.kma.portal_csv import parse_portal_csv
-from commute_weather.normalize import normalize
+from commute_weather.sources.kma.errors import KmaFormatError
+from commute_weather.sources.kma.portal_csv import parse_portal_csv
+from commute_weather.sources.normalize import normalize
 from tests.conftest import CHEONGJU
 
 

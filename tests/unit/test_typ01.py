@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from commute_weather.kma.errors import KmaApiError, KmaFormatError, KmaTruncatedError
-from commute_weather.kma.typ01 import COLUMNS, END_MARKER, HEADER, parse_typ01, read_rows
-from commute_weather.normalize import normalize
+from commute_weather.sources.kma.errors import KmaApiError, KmaFormatError, KmaTruncatedError
+from commute_weather.sources.kma.typ01 import COLUMNS, END_MARKER, HEADER, parse_typ01, read_rows
+from commute_weather.sources.normalize import normalize
 
 # One real row (Seoul, 2024-01-01 00:00) with TA edited to the values under test.
 ROW = (

@@ -1,0 +1,179 @@
+"""What `make run` prints at the end: what the pipeline produced, then per dataset (real first) the metrics
+table, the model selection and the gate verdict.
+
+python -m commute_weather.pipeline.summary [--params params.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from commute_weather import io
+from commute_weather.config import load_params
+from commute_weather.forecast.gate import gate_table
+from commute_weather.paths import DatasetPaths
+from commute_weather.pipeline.evaluate import PREDICTORS, SEASONS
+
+
+def metrics_table(name: str, metrics: dict[str, Any]) -> Table:
+    rows = metrics["rows"]
+    kind = "real" if metrics["dataset"]["real"] else "synthetic"
+    table = Table(
+        title=f"{name} ({kind}), test period: {rows['test']:,} windows, {metrics['dataset']['model']} "
+        f"trained on {rows['train']:,}"
+    )
+    for column in ("predictor", "RMSE", "MAE", "bias", "R2"):
+        table.add_column(column, justify="right" if column != "predictor" else "left")
+    for p in PREDICTORS:
+        m = metrics[p]
+        table.add_row(p, f"{m['rmse']:.3f}", f"{m['mae']:.3f}", f"{m['bias']:+.3f}", f"{m['r2']:.3f}")
+    table.caption = (
+        f"skill vs persistence {metrics['skill_vs_persistence']:.3f}, "
+        f"vs climatology {metrics['skill_vs_climatology']:.3f}"
+    )
+    return table
+
+
+def slices_table(metrics: dict[str, Any]) -> Table:
+    """RMSE of the model and persistence per season and for wet and dry windows."""
+    table = Table(title="RMSE by slice (test period)")
+    for column in ("slice", "windows", *PREDICTORS):
+        table.add_column(column, justify="left" if column == "slice" else "right")
+    order = [("season", s) for s in dict.fromkeys(SEASONS.values())] + [
+        ("wetness", "wet"),
+        ("wetness", "dry"),
+    ]
+    for kind, value in order:
+        cell = metrics["slices"][kind].get(value)
+        if cell is not None:
+            table.add_row(value, f"{cell['rows']:,}", *(f"{cell[f'{p}_rmse']:.3f}" for p in PREDICTORS))
+    return table
+
+
+def probabilistic_line(metrics: dict[str, Any]) -> str:
+    """P(wet window) and the score interval, scored on the test period."""
+    m = metrics["probabilistic"]
+    return (
+        f"P(wet window): Brier {m['brier']:.3f}, skill vs persistence {m['brier_skill_vs_persistence']:.3f}, "
+        f"vs climatology {m['brier_skill_vs_climatology']:.3f}; 80% score interval covers "
+        f"{m['interval_coverage']:.1%} of test windows, mean width {m['interval_mean_width']:.1f}"
+    )
+
+
+SELECTION_COLUMNS = ("candidate", "validation RMSE", "skill vs persistence", "RMSE - default")
+
+
+def _with_interval(value: float, low: float, high: float, confidence: float) -> str:
+    return f"{value:+.3f} ({confidence:.0%}: {low:+.3f} to {high:+.3f})"
+
+
+def selection_rows(selection: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """One row per candidate, lowest validation RMSE first (SELECTION_COLUMNS): the chosen and the default
+    marked, the skill vs persistence and the RMSE difference from the default with their paired
+    block-bootstrap intervals on the validation windows (model_selection.json `validation.intervals`)."""
+    validation = selection["validation"]
+    intervals = validation.get("intervals", {})
+    confidence = float(intervals.get("confidence", 0.95))
+    rows = []
+    for name, c in sorted(validation["candidates"].items(), key=lambda kv: kv[1]["rmse"]):
+        marks = [m for m, is_it in (("chosen", name == selection["chosen"]),
+                                    ("default", name == selection["default"])) if is_it]  # fmt: skip
+        label = f"{name} ({', '.join(marks)})" if marks else name
+        skill = f"{c['skill_vs_persistence']:+.3f}"
+        persistence = intervals.get("vs_persistence", {}).get(name)
+        if persistence:
+            skill = _with_interval(
+                persistence["skill"], persistence["skill_low"], persistence["skill_high"], confidence
+            )
+        default = intervals.get("vs_default", {}).get(name)
+        versus = "-"
+        if default:
+            versus = _with_interval(default["rmse_change"], default["low"], default["high"], confidence)
+            versus += f": {default['verdict']}"
+        rows.append((label, f"{c['rmse']:.3f}", skill, versus))
+    return rows
+
+
+def selection_caption(selection: dict[str, Any]) -> str:
+    validation = selection["validation"]
+    intervals = validation.get("intervals")
+    how = (
+        f"Intervals: paired bootstrap of {intervals['block_days']}-day blocks over {intervals['days']} "
+        f"validation days, {intervals['resamples']:,} resamples; reported only, the rule reads point RMSEs."
+        if intervals
+        else "No intervals in this selection record."
+    )
+    return f"{selection['reason']}. {how}"
+
+
+def selection_table(selection: dict[str, Any]) -> Table:
+    validation = selection["validation"]
+    table = Table(
+        title=f"model selection on validation {validation['first_day']} to {validation['last_day']} "
+        f"({validation['rows']:,} windows, persistence RMSE {validation['persistence_rmse']:.3f})"
+    )
+    for column in SELECTION_COLUMNS:
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    for row in selection_rows(selection):
+        table.add_row(*row)
+    table.caption = selection_caption(selection)
+    return table
+
+
+def pipeline_outputs(dvc_yaml: Path, names: list[str]) -> list[Path]:
+    """Every output and metrics file the stages of dvc.yaml declare, for each dataset, in stage order."""
+    stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
+    paths = []
+    for stage in stages.values():
+        body = stage.get("do", stage)
+        for entry in [*body.get("outs", []), *body.get("metrics", [])]:
+            template = next(iter(entry)) if isinstance(entry, dict) else entry
+            paths += (
+                [Path(template.replace("${key}", name)) for name in names]
+                if "foreach" in stage
+                else [Path(template)]
+            )
+    return paths
+
+
+def outputs_table(paths: list[Path]) -> Table:
+    table = Table(title="pipeline outputs")
+    table.add_column("path")
+    table.add_column("size", justify="right")
+    for path in paths:
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        size = sum(p.stat().st_size for p in files if p.exists())
+        shown = f"{path}/ ({len(files)} files)" if path.is_dir() else str(path)
+        table.add_row(shown, f"{size / 1e6:,.1f} MB" if size >= 1e5 else f"{size / 1e3:,.1f} kB")
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    console = Console()
+    names = params.dataset_names
+    console.print(outputs_table(pipeline_outputs(args.dvc_yaml, names)))
+    for name in names:
+        paths = DatasetPaths(name)
+        metrics = io.read_json(paths.metrics)
+        console.rule(f"[bold]{name}")
+        console.print(metrics_table(name, metrics))
+        console.print(slices_table(metrics))
+        console.print(probabilistic_line(metrics))
+        console.print(selection_table(io.read_json(paths.selection)))
+        console.print(gate_table(io.read_json(paths.gate)))
+    console.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")
+
+
+if __name__ == "__main__":
+    main()

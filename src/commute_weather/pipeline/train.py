@@ -1,0 +1,221 @@
+"""Stage 4, train: validation selects the model, which is then fitted on training plus validation and saved
+with the metadata that explains it.
+
+    python -m commute_weather.pipeline.train --params params.yaml \
+        --dataset data/features/cheongju/dataset.parquet \
+        --model models/cheongju/model.pkl --metadata models/cheongju/metadata.json \
+        --selection metrics/cheongju/model_selection.json
+
+Selection (params `train.selection`): every candidate is fitted on the training period and scored on the
+validation period; the default `train.model` is kept unless another candidate's validation RMSE is lower
+by more than `min_rmse_gain`. Test rows never reach this stage's decisions: they are dropped first.
+Beside the figures, model_selection.json reports each candidate's RMSE difference from the default and from
+persistence on the validation windows with its paired block-bootstrap interval (params `compare`); the rule
+does not read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from commute_weather import io
+from commute_weather.cli import StageError, console, run
+from commute_weather.config import ModelName, PipelineParams, SelectionParams, load_params
+from commute_weather.forecast.compare import selection_intervals
+from commute_weather.forecast.features import feature_names
+from commute_weather.forecast.model import (
+    Forecaster,
+    build_pipeline,
+    feature_matrix,
+    predict_forecast,
+    probabilistic_scores,
+    rmse,
+    wet_climatology,
+)
+from commute_weather.forecast.split import assign_split, check_periods, periods
+from commute_weather.provenance import file_digest, library_versions
+
+
+def fit(
+    name: ModelName, rows: pd.DataFrame, params: PipelineParams, wet_part: Pipeline | None = None
+) -> Pipeline:
+    """`name` fitted on `rows`; with `wet_part` (another candidate fitted on the same rows) it takes that
+    one's P(wet) classifier and wet climatology rather than fitting equal ones."""
+    features = feature_names(params.featurize)
+    model = build_pipeline(name, params.train, features)
+    shared = {} if wet_part is None else {"model__wet_part": forecaster(wet_part)}
+    return model.fit(feature_matrix(rows, features), rows["label"], model__wet=rows["wet_window"], **shared)
+
+
+def forecaster(model: Pipeline) -> Forecaster:
+    step: Forecaster = model.steps[-1][1]
+    return step
+
+
+def calibrate(model: Pipeline, rows: pd.DataFrame, params: PipelineParams) -> Pipeline:
+    """Fit the model's calibration (P(wet), persistence weight, interval) on `rows`: validation rows only."""
+    x = feature_matrix(rows, feature_names(params.featurize))
+    forecaster(model).calibrate(x, rows["label"].to_numpy(), rows["wet_window"].to_numpy())
+    return model
+
+
+def cross_calibrated(
+    model: Pipeline, validation: pd.DataFrame, params: PipelineParams
+) -> dict[str, np.ndarray]:
+    """Forecasts of the validation rows whose calibration never saw them: the validation period's first
+    half calibrated on its second and vice versa, so that the validation figures of calibrated outputs
+    (Brier, coverage, the persistence blend) are out of sample."""
+    features = feature_names(params.featurize)
+    order = np.argsort(validation["date"].to_numpy(), kind="stable")
+    halves = np.array_split(order, 2)
+    out: dict[str, np.ndarray] = {}
+    for mine, other in ((halves[0], halves[1]), (halves[1], halves[0])):
+        calibrate(model, validation.iloc[other], params)
+        part = predict_forecast(model, feature_matrix(validation.iloc[mine], features))
+        for key, values in part.items():
+            out.setdefault(key, np.full(len(validation), np.nan))[mine] = values
+    return out
+
+
+def compare_candidates(
+    train: pd.DataFrame, validation: pd.DataFrame, params: PipelineParams
+) -> tuple[dict[str, Any], dict[str, Pipeline]]:
+    """Every candidate fitted on `train` and scored on `validation`, beside persistence on the same rows;
+    and the candidates, calibrated on the whole validation period. The figures are cross-calibrated
+    (see `cross_calibrated`): out of sample for the fit and for the calibration."""
+    scorable = validation[validation["persistence_score"].notna()]
+    actual = scorable["label"].to_numpy()
+    persistence = rmse(actual, scorable["persistence_score"].to_numpy())
+    climatology = wet_climatology(train, scorable)
+    candidates: dict[str, dict[str, Any]] = {}
+    models: dict[str, Pipeline] = {}
+    first: Pipeline | None = None
+    scores: dict[str, np.ndarray] = {}
+    for name in params.train.selection.candidates:
+        model = fit(name, train, params, wet_part=first)
+        first = first or model
+        predicted = cross_calibrated(model, scorable, params)
+        scores[name] = predicted["score"]
+        score = rmse(actual, predicted["score"])
+        candidates[name] = {
+            "rmse": round(score, 4),
+            "skill_vs_persistence": round(1 - score / persistence, 4),
+            **probabilistic_scores(scorable, predicted, climatology),
+        }
+        models[name] = calibrate(model, scorable, params)
+        candidates[name]["calibration"] = forecaster(models[name]).calibration()
+    record: dict[str, Any] = {"rows": len(scorable), "persistence_rmse": round(persistence, 4)}
+    record["candidates"] = candidates
+    # Reported only: the selection rule (choose) does not read them.
+    record["intervals"] = selection_intervals(
+        scorable["date"], actual, scores, scorable["persistence_score"], params.train.model, params.compare
+    )
+    return record, models
+
+
+def choose(
+    default: ModelName, rmse_by_model: dict[str, float], rule: SelectionParams
+) -> tuple[ModelName, str]:
+    """The selection rule: the default unless the best other candidate beats it by more than the margin."""
+    best = min(rule.candidates, key=lambda name: (rmse_by_model[name], name != default))
+    gain = rmse_by_model[default] - rmse_by_model[best]
+    if best != default and gain > rule.min_rmse_gain:
+        return best, f"{best} beats the default {default} by {gain:.3f} > {rule.min_rmse_gain} RMSE"
+    if best == default:
+        return default, f"the default {default} has the lowest validation RMSE"
+    return default, (
+        f"{best} is better by only {gain:.3f} <= {rule.min_rmse_gain} RMSE (within validation noise): "
+        f"keep the default {default}"
+    )
+
+
+def select_and_fit(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipeline, dict[str, Any]]:
+    """Validation picks the model; the pick is fitted on training plus validation. Returns the model and the
+    selection record (metrics/<dataset>/model_selection.json)."""
+    split = assign_split(dataset["date"], params.split)
+    check_periods(dataset["date"], split, params.split)
+    fit_rows = dataset[split != "test"]  # test rows go no further than this line
+    split = split[fit_rows.index]
+    if len(fit_rows) < params.gate.min_train_rows:
+        raise StageError(
+            f"only {len(fit_rows):,} training rows before the test period; gate.min_train_rows is "
+            f"{params.gate.min_train_rows:,}. Ingest more months or stations, or shorten split.test_days."
+        )
+    train, validation = fit_rows[split == "train"], fit_rows[split == "validation"]
+    comparison, calibrated = compare_candidates(train, validation, params)
+    rmse_by_model = {name: c["rmse"] for name, c in comparison["candidates"].items()}
+    chosen, reason = choose(params.train.model, rmse_by_model, params.train.selection)
+    first_day, last_day = periods(dataset["date"], params.split).dates("validation", dataset["date"].min())
+    record = {
+        "validation": {
+            "first_day": str(first_day.date()),
+            "last_day": str(last_day.date()),
+            **comparison,
+        },
+        "rule": params.train.selection.model_dump(mode="json"),
+        "default": params.train.model,
+        "chosen": chosen,
+        "reason": reason,
+        "fit_rows": len(fit_rows),
+    }
+    final = fit(chosen, fit_rows, params)
+    # The refit saw the validation rows, so its own predictions there are in sample: it takes the calibration
+    # fitted on the out-of-sample validation predictions of the same candidate fitted on training rows.
+    forecaster(final).use_calibration(forecaster(calibrated[chosen]))
+    return final, record
+
+
+MODEL_PARAMS = {"commute", "comfort", "featurize", "split", "train"}
+
+
+def metadata(params: PipelineParams, dataset_path: Path, selection: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": selection["chosen"],
+        "features": feature_names(params.featurize),
+        "train_rows": selection["fit_rows"],
+        "validation_rmse": {name: c["rmse"] for name, c in selection["validation"]["candidates"].items()},
+        "dataset_sha256": file_digest(dataset_path),
+        "libraries": library_versions(),
+        "params": params.model_dump(mode="json", by_alias=True, include=MODEL_PARAMS),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--metadata", type=Path, required=True)
+    parser.add_argument("--selection", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        params = load_params(args.params)
+        model, selection = select_and_fit(pd.read_parquet(args.dataset), params)
+        io.write_bytes(args.model, pickle.dumps(model, protocol=5))
+        io.write_json(args.metadata, metadata(params, args.dataset, selection))
+        io.write_json(args.selection, selection)
+        validation = selection["validation"]
+        ranked = ", ".join(
+            f"{name} {c['rmse']:.3f}"
+            for name, c in sorted(validation["candidates"].items(), key=lambda kv: kv[1]["rmse"])
+        )
+        console.print(
+            f"train: validation RMSE {ranked} (persistence {validation['persistence_rmse']:.3f}); "
+            f"{selection['reason']}; fitted on {selection['fit_rows']:,} rows"
+        )
+
+    run("train", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What a reviewer reads: the pull-request report with its verdicts, tables and plots."""
