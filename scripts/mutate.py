@@ -29,11 +29,11 @@ from collections import Counter
 from pathlib import Path
 
 MODULES = ("comfort", "features", "model", "gate")
-PACKAGE = "commute_weather"
+PACKAGE = "commute_weather.forecast"  # where the mutated modules live
 
 
 def meta_path(module: str) -> Path:
-    return Path("mutants") / "src" / PACKAGE / f"{module}.py.meta"
+    return Path("mutants") / "src" / Path(*PACKAGE.split(".")) / f"{module}.py.meta"
 
 
 def tally(module: str) -> tuple[Counter[str], list[str]]:

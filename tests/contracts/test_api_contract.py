@@ -10,6 +10,7 @@ import pandera.errors
 import pytest
 from pydantic import ValidationError
 
+from commute_weather.clock import KST
 from commute_weather.contracts.observations import (
     DEW_POINT_MARGIN_C,
     OBSERVATION_COLUMNS,
@@ -19,7 +20,6 @@ from commute_weather.contracts.observations import (
     Observations,
 )
 from commute_weather.serving.api_models import Observation
-from commute_weather.sources.kma.records import KST
 
 
 def test_request_fields_are_the_contract_columns() -> None:
