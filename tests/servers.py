@@ -93,7 +93,7 @@ def fake_kma_api(trickle_s: float | None = None) -> Iterator[str]:
     import numpy as np  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
-    from commute_weather.sources.kma.records import KST  # noqa: PLC0415
+    from commute_weather.clock import KST  # noqa: PLC0415
     from commute_weather.sources.kma.typ01 import format_typ01  # noqa: PLC0415
 
     class Handler(BaseHTTPRequestHandler):

@@ -20,9 +20,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from commute_weather.clock import KST
 from commute_weather.forecast.features import build_features
 from commute_weather.forecast.predictor import Predictor
-from commute_weather.sources.kma.records import KST
 from tests.e2e.conftest import REPO, copy_reproduced, run
 from tests.servers import bentoml_serve, fake_kma_api, print_table, run_fuzz
 

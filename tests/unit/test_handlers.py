@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from commute_weather.clock import KST
 from commute_weather.forecast.predictor import Predictor
 from commute_weather.serving.handlers import RequestError, live_request, next_window
 from commute_weather.sources.kma.client import KmaClient
-from commute_weather.sources.kma.records import KST
 from tests.servers import fake_kma_api
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from commute_weather.sources.kma.records import KST, RECORD_COLUMNS
+from commute_weather.clock import KST
+from commute_weather.sources.kma.records import RECORD_COLUMNS
 from commute_weather.sources.normalize import normalize, type_from_present_weather, type_from_weather_codes
 
 

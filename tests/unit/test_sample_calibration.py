@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from commute_weather.clock import KST
 from commute_weather.contracts.observations import OBSERVATION_COLUMNS
 from commute_weather.contracts.observations import Observations as Obs
 from commute_weather.sources import sample_calibration as cal
-from commute_weather.sources.kma.records import KST
 from tests.conftest import REPO, synthetic_observations
 
 
