@@ -105,6 +105,8 @@ def evaluate(
         "season": slice_rmse(test, test["date"].dt.month.map(SEASONS)),
         "wetness": slice_rmse(test, test["wet_window"].map({True: "wet", False: "dry"})),
     }
+    if len(set(test["station_id"])) > 1:  # a network: is the model better than persistence everywhere?
+        metrics["slices"]["station"] = slice_rmse(test, test["station_id"])
     metrics["rows"] = {
         "train": len(fit_rows),
         "test": len(test),
