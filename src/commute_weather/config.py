@@ -78,15 +78,40 @@ class KmaParams(Params):
     backoff_s: float = Field(ge=0)
 
 
+Layout = Literal["portal", "api_csv"]
+
+
 class IngestParams(Params):
     """Settings every dataset's ingest shares."""
 
     kma: KmaParams
+    # Where two file layouts give the same station and hour, the earlier one's row is kept (merge.py).
+    precedence: tuple[Layout, ...] = Field(min_length=1)
+
+    @field_validator("precedence")
+    @classmethod
+    def _once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a layout is listed more than once")
+        return value
+
+
+class QualityParams(Params):
+    """Tolerances of the cross-field and temporal checks (contracts/quality.py); params.yaml says which
+    measurement on clean portal exports justifies each."""
+
+    humidity_tolerance_pct: float = Field(gt=0)
+    temperature_spike_c: float = Field(gt=0)
+    pressure_spike_hpa: float = Field(gt=0)
+    sea_level_tolerance_hpa: float = Field(gt=0)
 
 
 class ValidateParams(Params):
     min_month_completeness: float = Field(ge=0, le=1)
     max_examples: int = Field(ge=1)
+    # validate fails when a station-month's quarantined share of hours passes this
+    max_quarantined_share: float = Field(ge=0, le=1)
+    quality: QualityParams
 
 
 class WindowHours(Params):
@@ -168,10 +193,28 @@ class FeaturizeParams(Params):
         return tuple(sorted(set(value)))
 
 
-class SplitParams(Params):
+class SplitPeriods(Params):
     test_days: int = Field(ge=1)
     validation_days: int = Field(ge=1)
     min_period_rows: int = Field(ge=1)
+
+
+class SplitOverride(Params):
+    """A dataset's own split lengths, where its record allows more (a full year of validation)."""
+
+    test_days: int | None = Field(None, ge=1)
+    validation_days: int | None = Field(None, ge=1)
+
+
+class SplitParams(SplitPeriods):
+    by_dataset: dict[str, SplitOverride] = Field(default_factory=dict)
+
+    def for_dataset(self, name: str | None) -> SplitParams:
+        """The split a dataset uses: the defaults with its by_dataset entry applied."""
+        override = self.by_dataset.get(name or "")
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
 
 
 class HistGradientBoostingParams(Params):
@@ -302,6 +345,9 @@ class PipelineParams(Params):
             raise ValueError(
                 f"serve.dataset {self.serve.dataset!r} is not one of datasets {list(self.datasets)}"
             )
+        unknown = sorted(set(self.split.by_dataset) - set(self.datasets))
+        if unknown:
+            raise ValueError(f"split.by_dataset names {unknown}, which are not datasets")
         if self.train.model not in self.train.selection.candidates:
             raise ValueError(f"train.model {self.train.model!r} is not one of train.selection.candidates")
         return self

@@ -23,7 +23,8 @@ from commute_weather.serving.api_models import Observation
 
 
 def test_request_fields_are_the_contract_columns() -> None:
-    assert set(Observation.model_fields) == set(OBSERVATION_COLUMNS) - {"station_id"}
+    # source_file is the pipeline's provenance, not an observation a client sends
+    assert set(Observation.model_fields) == set(OBSERVATION_COLUMNS) - {"station_id", "source_file"}
 
 
 def test_precipitation_types_match() -> None:
@@ -51,7 +52,7 @@ def row(**values: Any) -> dict[str, Any]:
 def accepted_by_contract(values: dict[str, Any]) -> bool:
     frame = pd.DataFrame(
         [{"station_id": 108, "observed_at": pd.Timestamp("2024-06-15 04:00", tz=KST), **values,
-          "precipitation_type": "none"}]
+          "precipitation_type": "none", "source_file": ""}]
     )[list(OBSERVATION_COLUMNS)]  # fmt: skip
     frame["observed_at"] = frame["observed_at"].astype(TIMESTAMP_DTYPE)
     for column in RANGES:

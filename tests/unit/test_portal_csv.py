@@ -57,7 +57,9 @@ def test_weather_codes_keep_leading_zeros(cheongju: bytes) -> None:
 
 def test_missing_column_is_named() -> None:
     data = "지점,일시,기온(°C)\n131,2022-01-01 01:00,1.0\n".encode("cp949")
-    with pytest.raises(KmaFormatError, match=r"missing columns \['이슬점온도"):
+    with pytest.raises(
+        KmaFormatError, match=r"missing columns \['강수량\(mm\)', '풍속\(m/s\)', '습도\(%\)'\]"
+    ):
         parse_portal_csv(data, "partial.csv")
 
 

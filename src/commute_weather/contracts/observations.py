@@ -30,6 +30,8 @@ RANGES: Final[dict[str, tuple[float, float]]] = {
     "precipitation_mm": (0, 300),
     "snow_depth_cm": (0, 300),
     "pressure_hpa": (870, 1085),
+    # At the station's altitude: the highest ASOS field (Daegwallyeong, 772 m) sits near 920 hPa.
+    "station_pressure_hpa": (800, 1085),
     "cloud_cover_tenths": (0, 10),
     "visibility_m": (0, 200_000),
 }
@@ -73,8 +75,11 @@ class Observations(pa.DataFrameModel):
     precipitation_type: Series[str] = pa.Field(isin=PRECIPITATION_TYPES)
     snow_depth_cm: Series[float] = _measured("snow_depth_cm")
     pressure_hpa: Series[float] = _measured("pressure_hpa")
+    station_pressure_hpa: Series[float] = _measured("station_pressure_hpa")
     cloud_cover_tenths: Series[float] = _measured("cloud_cover_tenths")
     visibility_m: Series[float] = _measured("visibility_m")
+    # Which input file delivered the hour (relative to the dataset's input): quarantine lists name it.
+    source_file: Series[str] = pa.Field()
 
     @pa.check("observed_at", name="on_the_hour")
     def _on_the_hour(cls, observed_at: pd.Series) -> pd.Series[bool]:

@@ -76,10 +76,11 @@ def slice_rmse(test: pd.DataFrame, by: pd.Series) -> dict[str, dict[str, float]]
 
 
 def evaluate(
-    dataset: pd.DataFrame, predictor: Predictor, params: PipelineParams
+    dataset: pd.DataFrame, predictor: Predictor, params: PipelineParams, name: str | None = None
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    dataset = dataset.assign(split=assign_split(dataset["date"], params.split))
-    check_periods(dataset["date"], dataset["split"], params.split)
+    split_params = params.split.for_dataset(name)
+    dataset = dataset.assign(split=assign_split(dataset["date"], split_params))
+    check_periods(dataset["date"], dataset["split"], split_params)
     fit_rows, test = dataset[dataset["split"] != "test"], dataset[dataset["split"] == "test"]
     scorable = test["persistence_score"].notna()
     test = test[scorable].copy()
@@ -104,6 +105,8 @@ def evaluate(
         "season": slice_rmse(test, test["date"].dt.month.map(SEASONS)),
         "wetness": slice_rmse(test, test["wet_window"].map({True: "wet", False: "dry"})),
     }
+    if len(set(test["station_id"])) > 1:  # a network: is the model better than persistence everywhere?
+        metrics["slices"]["station"] = slice_rmse(test, test["station_id"])
     metrics["rows"] = {
         "train": len(fit_rows),
         "test": len(test),
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         real = params.dataset(args.dataset_name).real
         model_metadata = io.read_json(args.metadata)
         predictor = Predictor.from_artifacts(args.model.read_bytes(), model_metadata)
-        metrics, test = evaluate(pd.read_parquet(args.dataset), predictor, params)
+        metrics, test = evaluate(pd.read_parquet(args.dataset), predictor, params, args.dataset_name)
         metrics["dataset"] = {"name": args.dataset_name, "real": real, "model": model_metadata["model"]}
         for name, frame in plot_data(test, metrics).items():
             io.write_bytes(args.plots / name, frame.to_csv(index=False).encode())

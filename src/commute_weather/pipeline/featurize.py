@@ -17,6 +17,7 @@ import pandas as pd
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import PipelineParams, load_params
+from commute_weather.contracts.quality import clean_observations
 from commute_weather.forecast.features import all_targets, build_features_and_labels
 
 
@@ -51,7 +52,12 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         if io.read_json(args.validation).get("status") != "passed":
             raise StageError(f"{args.validation} does not say 'passed': fix the data before featurizing")
-        dataset, stats = build_dataset(pd.read_parquet(args.observations), params)
+        report = io.read_json(args.validation)
+        # Quarantined hours reach neither features nor labels: removed here, so a window that needs one
+        # uses the hours left or is dropped (counted in dropped_unlabelled).
+        observations, removed = clean_observations(pd.read_parquet(args.observations), report)
+        dataset, stats = build_dataset(observations, params)
+        stats |= removed
         io.write_parquet(args.out, dataset)
         io.write_json(args.stats, stats)
         dropped, minimum = stats["dropped_unlabelled"], params.featurize.min_window_hours

@@ -5,15 +5,21 @@
         --stats metrics/cheongju/ingest.json
 
 Raw inputs are kept unmodified under raw-dir: typ01 bodies as <station>/<YYYY-MM>.txt for the `sample` and
-`kma` sources, byte-identical copies of the exports for `csv`. Exports that overlap (as consecutive portal
+`kma` sources, byte-identical copies of the exports for `csv` (those that hold a selected row, under their
+path relative to the input folder). A `csv` input is a folder searched recursively; each file's layout is
+told by its header: a data portal export (`portal`, any subset of columns beyond the required ones) or an
+API Hub typ01 response saved as CSV (`api_csv`). Files of one layout that overlap (as consecutive portal
 downloads do) are merged: an hour present in several files with identical values is kept once and counted;
-an hour whose values differ stops ingest with both files, the hour and the columns named. Hours missing
-between exports are reported (stats and summary), never filled.
+an hour whose values differ stops ingest with both files, the hour and the columns named. Across layouts
+`ingest.precedence` decides, and every overlap is counted per pair (hours, agreeing, overridden). Hours
+missing between exports are reported (stats and summary), never filled.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +28,21 @@ from rich.progress import track
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
-from commute_weather.config import DatasetParams, KmaParams, load_params
+from commute_weather.config import DatasetParams, IngestParams, KmaParams, QualityParams, load_params
 from commute_weather.contracts.observations import Observations as Obs
+from commute_weather.contracts.quality import REPAIR_RULES, apply_repairs, find_repairs, hour_key
+from commute_weather.sources.kma.api_csv import is_api_csv, parse_api_csv
 from commute_weather.sources.kma.client import KmaClient, auth_key_from_env, raw_month_path, sync_months
-from commute_weather.sources.kma.portal_csv import parse_portal_csv
+from commute_weather.sources.kma.portal_csv import (
+    OPTIONAL_COSTS,
+    VALUE_COLUMNS,
+    WEATHER_CODES,
+    decode,
+    parse_portal_export,
+)
+from commute_weather.sources.kma.records import RECORD_COLUMNS
 from commute_weather.sources.kma.typ01 import parse_typ01
-from commute_weather.sources.merge import KEY, merge_exports
+from commute_weather.sources.merge import KEY, merge_sources
 from commute_weather.sources.normalize import normalize
 from commute_weather.sources.synthetic import generate, month_range
 
@@ -62,25 +77,148 @@ def fetch_kma(params: DatasetParams, kma: KmaParams, raw_dir: Path) -> list[Path
         )
 
 
-def read_typ01_files(paths: list[Path]) -> pd.DataFrame:
+def read_typ01_files(paths: list[Path], raw_dir: Path) -> pd.DataFrame:
     records = [
-        parse_typ01(path.read_text(encoding="cp949"), str(path))
+        parse_typ01(path.read_text(encoding="cp949"), str(path)).assign(
+            source_file=path.relative_to(raw_dir).as_posix()
+        )
         for path in track(paths, description="parsing", console=console)
     ]
     return pd.concat(records, ignore_index=True)
 
 
-def read_csv_exports(directory: Path, raw_dir: Path) -> list[tuple[str, pd.DataFrame]]:
-    """Parse every export in `directory`, keeping a byte-identical copy of each under raw_dir."""
-    paths = sorted(p for p in directory.glob("*.csv") if p.is_file())
+# What a portal export's header names a record column (for the columns an export may leave out).
+_PORTAL_COLUMN = {column: header for header, column in VALUE_COLUMNS.items()} | {
+    "weather_codes": WEATHER_CODES
+}
+# Record columns no layout compares: derived or layout-specific bookkeeping.
+_NOT_COMPARED = frozenset({"station_id", "observed_at", "snow_day_cm", "present_weather", "snow_new_3h_cm"})
+
+
+def drop_self_contradictions(records: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """An hour that one file holds twice with different values (after repairs) is dropped, both copies,
+    and listed: the file contradicts itself and nothing says which copy is right (the API CSVs repeat each
+    month's boundary hour; 8 of those copies differ, e.g. humidity 0 and 100). Conflicts between two files
+    still stop ingest (merge.merge_exports): there the user can keep one version."""
+    repeated = records.duplicated(KEY, keep=False)
+    if not repeated.any():
+        return records, []
+    values = [c for c in records.columns if c not in KEY]
+    copies = records.loc[repeated]
+    # NaN-safe comparison of each copy with the first copy of its hour
+    first = copies.groupby(KEY, sort=False)[values].transform("first")
+    same = (copies[values] == first) | (copies[values].isna() & first.isna())
+    bad_keys = copies.loc[~same.all(axis=1), KEY].drop_duplicates()
+    listed = []
+    for station_id, observed_at in bad_keys.itertuples(index=False):
+        group = copies[(copies["station_id"] == station_id) & (copies["observed_at"] == observed_at)]
+        differing = [c for c in values if len(set(group[c].astype(str))) > 1]
+        listed.append(
+            {"hour": hour_key(station_id, observed_at), "file": name,
+             "values": {c: [None if pd.isna(v) else v for v in group[c].tolist()] for c in differing}}
+        )  # fmt: skip
+    bad = records.set_index(KEY).index.isin(pd.MultiIndex.from_frame(bad_keys))
+    return records.loc[~bad].reset_index(drop=True), listed
+
+
+@dataclass
+class Export:
+    """One input file: its path relative to the dataset's input folder, layout, records and absent columns."""
+
+    name: str
+    layout: str
+    data: bytes
+    records: pd.DataFrame
+    absent: list[str]
+
+
+def read_export(path: Path, name: str) -> Export:
+    data = path.read_bytes()
+    header = next(csv.reader([decode(data[:4096], str(path)).partition("\n")[0]]), [])
+    if is_api_csv(header):
+        return Export(name, "api_csv", data, parse_api_csv(data, str(path)), [])
+    records, absent = parse_portal_export(data, str(path))
+    return Export(name, "portal", data, records, absent)
+
+
+def read_csv_exports(directory: Path) -> list[Export]:
+    """Parse every *.csv under `directory` (recursively), in path order."""
+    paths = sorted(p for p in directory.rglob("*.csv") if p.is_file())
     if not paths:
-        raise StageError(f"no KMA portal CSV exports (*.csv) in {directory}")
-    records = []
-    for path in paths:
-        data = path.read_bytes()
-        records.append((path.name, parse_portal_csv(data, str(path))))
-        io.write_bytes(raw_dir / path.name, data)
-    return records
+        raise StageError(f"no KMA CSV files (*.csv) in {directory} or its folders")
+    return [read_export(path, path.relative_to(directory).as_posix()) for path in paths]
+
+
+def combine_exports(
+    exports: list[Export],
+    params: DatasetParams,
+    precedence: tuple[str, ...],
+    quality: QualityParams,
+    raw_dir: Path,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The selected stations' records from every export, merged by layout precedence, with what it took:
+    per layout the files, rows read, duplicates collapsed and absent columns (listed once, with their
+    cost), per pair of layouts the overlaps, and every repair a declared rule made (contracts/quality.py).
+    Copies each export that holds a selected row to raw_dir."""
+    used = [e for e in exports if e.records["station_id"].isin(params.stations).any()]
+    if not used:
+        found = sorted({int(s) for e in exports for s in e.records["station_id"].unique()})
+        raise StageError(f"{params.input} holds no rows for stations {list(params.stations)}; it has {found}")
+    by_layout: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    absent: dict[str, dict[str, list[str]]] = {}
+    repairs: list[dict[str, Any]] = []
+    contradictions: list[dict[str, Any]] = []
+    for export in used:
+        io.write_bytes(raw_dir / export.name, export.data)
+        selected = export.records[export.records["station_id"].isin(params.stations)].reset_index(drop=True)
+        # Repaired per file, before files are merged: a file's two copies of a boundary hour may differ
+        # only by the damage a rule repairs.
+        fixes = find_repairs(selected, quality)
+        repairs += [
+            {"hour": hour_key(hour.station_id, hour.observed_at), "file": export.name, "rule": r.rule,
+             "column": r.column, "found": float(r.found), "repaired": float(r.repaired)}  # type: ignore[arg-type]
+            for hour, r in zip(selected.loc[fixes.index].itertuples(), fixes.itertuples(), strict=True)
+        ]  # fmt: skip
+        selected, dropped = drop_self_contradictions(apply_repairs(selected, fixes), export.name)
+        contradictions += dropped
+        by_layout.setdefault(export.layout, []).append((export.name, selected))
+        for header in export.absent:
+            absent.setdefault(export.layout, {}).setdefault(header, []).append(export.name)
+    compared = {
+        layout: [
+            c
+            for c in RECORD_COLUMNS
+            if c not in _NOT_COMPARED and _PORTAL_COLUMN.get(c) not in absent.get(layout, {})
+        ]
+        for layout in by_layout
+    }
+    records, collapsed, pairs = merge_sources(by_layout, precedence, compared)
+    sources = {
+        layout: {
+            "files": len(files),
+            "rows_read": int(sum(len(frame) for _, frame in files)),
+            "duplicate_hours_collapsed": collapsed[layout],
+            "rows_kept": int(records["source_file"].isin([name for name, _ in files]).sum()),
+        }
+        for layout, files in by_layout.items()
+    }
+    missing_data = [
+        {"layout": layout, "column": header, "files": len(files), "cost": OPTIONAL_COSTS[header]}
+        for layout, columns in absent.items()
+        for header, files in columns.items()
+    ]
+    stats = {
+        "sources": sources,
+        "overlaps": pairs,
+        "absent_columns": missing_data,
+        "self_contradicting_hours_dropped": len(contradictions),
+        "self_contradicting_hours": contradictions,
+        "repaired_hours": len(repairs),
+        "repaired_by_rule": {rule: sum(1 for r in repairs if r["rule"] == rule) for rule in REPAIR_RULES},
+        "repair_rules": REPAIR_RULES,
+        "repairs": repairs,
+    }
+    return records, stats
 
 
 def gap_summary(observations: pd.DataFrame) -> dict[str, Any]:
@@ -119,23 +257,36 @@ def select(observations: pd.DataFrame, params: DatasetParams, origin: str) -> pd
     return selected
 
 
-def ingest(params: DatasetParams, kma: KmaParams, raw_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The normalized observations and what ingest did to get them (rows, duplicates collapsed, gaps)."""
-    collapsed = 0
+def ingest(
+    params: DatasetParams, ingest_params: IngestParams, quality: QualityParams, raw_dir: Path
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The normalized observations and what ingest did to get them (rows, sources and their overlaps,
+    duplicates collapsed, derived values, gaps)."""
+    extra: dict[str, Any] = {}
     if params.source == "csv":
-        records, collapsed = merge_exports(read_csv_exports(params.input, raw_dir))
+        exports = read_csv_exports(params.input)
+        records, extra = combine_exports(exports, params, ingest_params.precedence, quality, raw_dir)
+        collapsed = sum(s["duplicate_hours_collapsed"] for s in extra["sources"].values())
     else:
         paths = (
-            write_sample(params, raw_dir) if params.source == "sample" else fetch_kma(params, kma, raw_dir)
+            write_sample(params, raw_dir)
+            if params.source == "sample"
+            else fetch_kma(params, ingest_params.kma, raw_dir)
         )
-        records = read_typ01_files(paths)
-    observations = select(normalize(records.sort_values(KEY, kind="stable")), params, str(params.input))
+        records, collapsed = read_typ01_files(paths, raw_dir), 0
+    records = records.sort_values(KEY, kind="stable").reset_index(drop=True)
+    normalized = normalize(records)
+    derived = records["pressure_hpa"].isna() & normalized[Obs.pressure_hpa].notna()
+    observations = normalized.assign(_derived=derived.to_numpy())
+    observations = select(observations, params, str(params.input))
     stats = {
         "rows": len(observations),
         "stations": observations[Obs.station_id].nunique(),
         "first_hour": observations[Obs.observed_at].min().isoformat(),
         "last_hour": observations[Obs.observed_at].max().isoformat(),
         "duplicate_hours_collapsed": collapsed,
+        **extra,
+        "sea_level_pressure_derived_hours": int(observations.pop("_derived").sum()),
         **gap_summary(observations),
     }
     return observations, stats
@@ -157,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
         dataset = params.dataset(args.dataset)
         if dataset.source == "kma":
             auth_key_from_env()  # fail before anything is written
-        observations, stats = ingest(dataset, params.ingest.kma, args.raw_dir)
+        observations, stats = ingest(dataset, params.ingest, params.validate_.quality, args.raw_dir)
         io.write_parquet(args.out, observations)
         io.write_json(args.stats, stats)
         console.print(

@@ -41,7 +41,7 @@ def metrics_table(name: str, metrics: dict[str, Any]) -> Table:
 
 
 def slices_table(metrics: dict[str, Any]) -> Table:
-    """RMSE of the model and persistence per season and for wet and dry windows."""
+    """RMSE of the model and persistence per season, wet and dry windows and, in a network, per station."""
     table = Table(title="RMSE by slice (test period)")
     for column in ("slice", "windows", *PREDICTORS):
         table.add_column(column, justify="left" if column == "slice" else "right")
@@ -49,10 +49,12 @@ def slices_table(metrics: dict[str, Any]) -> Table:
         ("wetness", "wet"),
         ("wetness", "dry"),
     ]
+    order += [("station", s) for s in metrics["slices"].get("station", {})]
     for kind, value in order:
         cell = metrics["slices"][kind].get(value)
         if cell is not None:
-            table.add_row(value, f"{cell['rows']:,}", *(f"{cell[f'{p}_rmse']:.3f}" for p in PREDICTORS))
+            name = f"station {value}" if kind == "station" else value
+            table.add_row(name, f"{cell['rows']:,}", *(f"{cell[f'{p}_rmse']:.3f}" for p in PREDICTORS))
     return table
 
 

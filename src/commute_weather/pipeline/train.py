@@ -136,11 +136,15 @@ def choose(
     )
 
 
-def select_and_fit(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipeline, dict[str, Any]]:
+def select_and_fit(
+    dataset: pd.DataFrame, params: PipelineParams, name: str | None = None
+) -> tuple[Pipeline, dict[str, Any]]:
     """Validation picks the model; the pick is fitted on training plus validation. Returns the model and the
-    selection record (metrics/<dataset>/model_selection.json)."""
-    split = assign_split(dataset["date"], params.split)
-    check_periods(dataset["date"], split, params.split)
+    selection record (metrics/<dataset>/model_selection.json). `name`: the dataset's own split settings
+    (split.by_dataset), if it has any."""
+    periods_params = params.split.for_dataset(name)
+    split = assign_split(dataset["date"], periods_params)
+    check_periods(dataset["date"], split, periods_params)
     fit_rows = dataset[split != "test"]  # test rows go no further than this line
     split = split[fit_rows.index]
     if len(fit_rows) < params.gate.min_train_rows:
@@ -152,7 +156,7 @@ def select_and_fit(dataset: pd.DataFrame, params: PipelineParams) -> tuple[Pipel
     comparison, calibrated = compare_candidates(train, validation, params)
     rmse_by_model = {name: c["rmse"] for name, c in comparison["candidates"].items()}
     chosen, reason = choose(params.train.model, rmse_by_model, params.train.selection)
-    first_day, last_day = periods(dataset["date"], params.split).dates("validation", dataset["date"].min())
+    first_day, last_day = periods(dataset["date"], periods_params).dates("validation", dataset["date"].min())
     record = {
         "validation": {
             "first_day": str(first_day.date()),
@@ -196,11 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--metadata", type=Path, required=True)
     parser.add_argument("--selection", type=Path, required=True)
+    parser.add_argument("--dataset-name", help="its name under `datasets` (for split.by_dataset)")
     args = parser.parse_args(argv)
 
     def body() -> None:
         params = load_params(args.params)
-        model, selection = select_and_fit(pd.read_parquet(args.dataset), params)
+        model, selection = select_and_fit(pd.read_parquet(args.dataset), params, args.dataset_name)
         io.write_bytes(args.model, pickle.dumps(model, protocol=5))
         io.write_json(args.metadata, metadata(params, args.dataset, selection))
         io.write_json(args.selection, selection)

@@ -65,7 +65,9 @@ class _ObservationBase(BaseModel):
         return self
 
 
-_MEASURED = [c for c in OBSERVATION_COLUMNS if c not in {"station_id", "observed_at", "precipitation_type"}]
+# source_file is the pipeline's provenance (which input file), not something a client sends.
+_NOT_MEASURED = {"station_id", "observed_at", "precipitation_type", "source_file"}
+_MEASURED = [c for c in OBSERVATION_COLUMNS if c not in _NOT_MEASURED]
 Observation: type[_ObservationBase] = create_model(
     "Observation",
     __base__=_ObservationBase,

@@ -30,6 +30,7 @@ from scipy.signal import lfilter
 from scipy.special import gammaincinv, ndtr, ndtri
 
 from commute_weather.clock import KST
+from commute_weather.contracts.quality import sea_level_pressure
 from commute_weather.sources.kma.typ01 import format_typ01
 from commute_weather.sources.normalize import WINTER_MONTHS, WINTER_REPORT_EVERY_H
 from commute_weather.stations import KNOWN_STATIONS, Station
@@ -274,6 +275,9 @@ def station_fields(
     humidity = np.clip(
         100 * _saturation(dew_point) / _saturation(temperature) + station.humidity_offset_pct, 5, 100
     )
+    # The station's humidity offset moves the dew point with it: a real sensor pair agrees within rounding
+    # (Magnus, contracts/quality.py), and validate quarantines an hour where they do not.
+    dew_point = _dew_point(temperature, humidity)
 
     # Sea-level pressure: seasonal (high in winter), falling ahead of rain, semi-diurnal tide.
     day = times.day_of_year.to_numpy()
@@ -325,7 +329,8 @@ def station_fields(
     fields = {
         "WD": direction.astype(float),
         "WS": speed,
-        "PA": np.round(pressure - 8.5, 1),
+        # Station pressure: sea-level pressure brought up to the station's altitude, as KMA reduces it.
+        "PA": np.round(pressure / sea_level_pressure(1.0, temperature, station.altitude_m), 1),
         "PS": np.round(pressure, 1),
         "TA": np.round(temperature, 1),
         "TD": np.round(dew_point, 1),
@@ -363,6 +368,13 @@ def _gamma_of_normal(z: np.ndarray) -> np.ndarray:
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
     result: np.ndarray = ndtr(z)
+    return result
+
+
+def _dew_point(temperature: np.ndarray, humidity_pct: np.ndarray) -> np.ndarray:
+    """The dew point a temperature and relative humidity imply (Magnus, inverted)."""
+    gamma = np.log(humidity_pct / 100) + 17.625 * temperature / (243.04 + temperature)
+    result: np.ndarray = 243.04 * gamma / (17.625 - gamma)
     return result
 
 

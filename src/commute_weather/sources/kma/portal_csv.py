@@ -1,7 +1,9 @@
 """KMA data portal ASOS hourly CSV exports (FORMAT.md section 2), both layouts, cp949 or UTF-8 with BOM.
 
 Columns are mapped by header name, never by position: the current layout (38 columns, with station name
-and QC flags) and the older one (27 columns) share the value columns read here.
+and QC flags) and the older one (27 columns) share the value columns read here. The portal lets a user
+choose the columns of an export: the time, the station and what the label needs (REQUIRED_COLUMNS) must be
+there; any other column may be absent, and is then missing data (NaN) whose cost OPTIONAL_COSTS states.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from commute_weather.sources.kma.records import RECORD_COLUMNS, finish_records
 
 STATION = "지점"
 TIME = "일시"
-# header name -> record column; every one must be present in an export.
+# header name -> record column
 VALUE_COLUMNS: dict[str, str] = {
     "기온(°C)": "temperature_c",
     "이슬점온도(°C)": "dew_point_c",
@@ -33,10 +35,27 @@ VALUE_COLUMNS: dict[str, str] = {
     "3시간신적설(cm)": "snow_new_3h_cm",
     "적설(cm)": "snow_depth_cm",
     "해면기압(hPa)": "pressure_hpa",
+    "현지기압(hPa)": "station_pressure_hpa",
     "전운량(10분위)": "cloud_cover_tenths",
     "시정(10m)": "visibility_m",
 }
 WEATHER_CODES = "현상번호(국내식)"  # read as text: as a number it loses leading zeros
+# What the comfort label reads: an export without one of these cannot give a label.
+REQUIRED_COLUMNS: tuple[str, ...] = (STATION, TIME, "기온(°C)", "강수량(mm)", "풍속(m/s)", "습도(%)")
+# Every other column an export may leave out, and what its absence costs downstream.
+OPTIONAL_COSTS: dict[str, str] = {
+    "이슬점온도(°C)": "no dew point: the humidity consistency check cannot run on these hours",
+    "풍향(16방위)": "no wind direction (no feature reads it)",
+    "3시간신적설(cm)": "no 3-hour new snow: precipitation with no code and above 1 C counts as rain",
+    "적설(cm)": "no snow depth: the snow-depth features are missing",
+    "해면기압(hPa)": "no sea-level pressure: derived from station pressure, altitude and temperature "
+    "where those exist (counted in ingest.json), else the pressure features are missing",
+    "현지기압(hPa)": "no station pressure: the station vs sea-level pressure check cannot run",
+    "전운량(10분위)": "no cloud cover: the cloud features are missing",
+    "시정(10m)": "no visibility: the visibility features are missing",
+    WEATHER_CODES: "no weather codes: precipitation type from amount and temperature only, so drizzle, "
+    "snow and showers between winter's 3-hourly reports are not seen (the label's wet hours are fewer)",
+}
 _TIME_PATTERN = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\s+(\d{1,2}):(\d{2})$")
 
 
@@ -113,14 +132,19 @@ def _times(text: pa.StringArray, source: str) -> pd.Series:
 
 def parse_portal_csv(data: bytes, source: str) -> pd.DataFrame:
     """Parse one export into the shared record frame (see records.RECORD_COLUMNS)."""
+    return parse_portal_export(data, source)[0]
+
+
+def parse_portal_export(data: bytes, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """One export as the shared record frame, and the optional columns (OPTIONAL_COSTS) it leaves out."""
     table = read_table(decode(data, source), source)
-    required = [STATION, TIME, *VALUE_COLUMNS, WEATHER_CODES]
-    missing = [c for c in required if c not in table]
+    missing = [c for c in REQUIRED_COLUMNS if c not in table]
     if missing:
         raise KmaFormatError(
-            f"{source}: not a KMA ASOS hourly export: missing columns {missing}; "
-            f"its header starts {list(table)[:6]}"
+            f"{source}: not a KMA ASOS hourly export: missing columns {missing} (the time, the station and "
+            f"what the comfort label needs); its header starts {list(table)[:6]}"
         )
+    absent = [c for c in OPTIONAL_COSTS if c not in table]
     try:
         station = pc.cast(table[STATION], pa.int64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
@@ -128,11 +152,15 @@ def parse_portal_csv(data: bytes, source: str) -> pd.DataFrame:
         raise KmaFormatError(f"{source}: row {row + 2} column {STATION} is not a station id") from None
     records = pd.DataFrame({"station_id": station, "observed_at": _times(table[TIME], source)})
     for header, column in VALUE_COLUMNS.items():
-        records[column] = _numbers(table[header], header, source)
-    # Blank means "none" for snow in the portal export.
-    records["snow_depth_cm"] = records["snow_depth_cm"].fillna(0.0)
+        records[column] = _numbers(table[header], header, source) if header in table else np.nan
+    # Blank means "none" for snow in the portal export (an absent column stays unknown).
+    if "적설(cm)" in table:
+        records["snow_depth_cm"] = records["snow_depth_cm"].fillna(0.0)
     records["visibility_m"] = records["visibility_m"] * 10.0
     records["snow_day_cm"] = np.nan
-    records["weather_codes"] = pd.Series(table[WEATHER_CODES].to_numpy(zero_copy_only=False), dtype="str")
+    codes = table.get(WEATHER_CODES)
+    records["weather_codes"] = (
+        pd.Series(codes.to_numpy(zero_copy_only=False), dtype="str") if codes is not None else ""
+    )
     records["present_weather"] = np.nan
-    return finish_records(records[list(RECORD_COLUMNS)])
+    return finish_records(records[list(RECORD_COLUMNS)]), absent

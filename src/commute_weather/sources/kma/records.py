@@ -18,6 +18,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "snow_day_cm",  # SD_DAY (typ01 only)
     "snow_depth_cm",
     "pressure_hpa",  # sea-level pressure: comparable across stations
+    "station_pressure_hpa",  # at the station's altitude (typ01 PA, 현지기압): checks pressure_hpa
     "cloud_cover_tenths",
     "visibility_m",
     "weather_codes",  # domestic WW codes, 2-digit codes concatenated; "" when none

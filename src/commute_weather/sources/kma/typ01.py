@@ -124,8 +124,9 @@ def _numeric(raw: pd.DataFrame, column: str, source: str) -> pd.Series:
 
 def records_from_typ01(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     """Map typ01 fields and sentinels to record columns and units (FORMAT.md section 1)."""
-    num = {c: _numeric(raw, c, source) for c in ("STN", "WD", "WS", "PS", "TA", "TD", "HM", "RN", "SD_HR3",
-                                                   "SD_DAY", "SD_TOT", "WC", "CA_TOT", "VS")}  # fmt: skip
+    fields = ("STN", "WD", "WS", "PA", "PS", "TA", "TD", "HM", "RN", "SD_HR3", "SD_DAY", "SD_TOT", "WC",
+              "CA_TOT", "VS")  # fmt: skip
+    num = {c: _numeric(raw, c, source) for c in fields}
     try:
         stamps = pc.strptime(pa.array(raw["TM"], type=pa.string()), format="%Y%m%d%H%M", unit="ns")
     except pa.ArrowInvalid as exc:
@@ -156,6 +157,8 @@ def records_from_typ01(raw: pd.DataFrame, source: str) -> pd.DataFrame:
             # No snow cover is reported as the sentinel, which therefore means 0 cm on the ground.
             "snow_depth_cm": kept(n["SD_TOT"], n["SD_TOT"] > missing, 0.0),
             "pressure_hpa": kept(n["PS"], n["PS"] > 0),
+            # Not "> 0" as for PS: a damaged 0.0 must reach the contract, which catches and repairs it.
+            "station_pressure_hpa": kept(n["PA"], n["PA"] > missing),
             "cloud_cover_tenths": kept(n["CA_TOT"], n["CA_TOT"] >= 0),
             "visibility_m": kept(n["VS"] * 10.0, n["VS"] >= 0),
             "weather_codes": ww.where(ww != "-", ""),
