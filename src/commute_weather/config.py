@@ -235,7 +235,13 @@ class RidgeParams(Params):
     alpha: float = Field(ge=0)
 
 
-ModelName = Literal["hist_gradient_boosting", "random_forest", "ridge", "hurdle"]
+ModelName = Literal[
+    "hist_gradient_boosting", "random_forest", "ridge", "hurdle",
+    # the same model fitted to the change from persistence (label - persistence_score), added back at
+    # forecast time: not bounded by the lowest or highest label the trees saw
+    "hist_gradient_boosting_change", "hurdle_change",
+]  # fmt: skip
+CHANGE_SUFFIX = "_change"
 
 
 class WetClassifierParams(HistGradientBoostingParams):
@@ -266,7 +272,8 @@ class ForecastParams(Params):
 
 class SelectionParams(Params):
     """Validation decides: the default model unless another candidate's validation RMSE is lower by more
-    than `min_rmse_gain` (differences smaller than that are within the validation period's noise)."""
+    than `min_rmse_gain` AND the paired block-bootstrap interval of that difference (params `compare`)
+    lies wholly below zero: a point difference the intervals cannot tell apart never switches the model."""
 
     candidates: tuple[ModelName, ...] = Field(min_length=1)
     min_rmse_gain: float = Field(ge=0)
@@ -287,6 +294,7 @@ class GateParams(Params):
     rmse_max: float = Field(gt=0)
     min_skill: float
     min_train_rows: int = Field(ge=1)
+    station_full_year_days: int = Field(ge=1)
     max_rmse_regression: float = Field(ge=0)
 
 

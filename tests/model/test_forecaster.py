@@ -58,3 +58,22 @@ def test_the_climatology_is_the_kernel_weighted_wet_share_per_window() -> None:
             expected = (k @ wet[mine] + 10.0 * wet[mine].mean()) / (k.sum() + 10.0)
             assert table[row, int(d) - 1] == pytest.approx(expected, rel=1e-12)
     assert table[:, 199].mean() > table[:, 0].mean() + 0.1  # the wet season stands out
+
+
+def test_a_change_candidate_follows_persistence_beyond_the_labels_it_saw(
+    dataset: pd.DataFrame, params: PipelineParams
+) -> None:
+    """Trees forecast only within the labels they saw; fitted to the change from persistence, the same
+    trees add their change to persistence, so a forecast can go below the lowest label of training."""
+    rng = np.random.default_rng(3)
+    persistence = dataset["persistence_score"].fillna(dataset["persistence_score"].mean())
+    # a world where the window is persistence give or take 2 points
+    rows = dataset.assign(label=np.clip(persistence + rng.normal(0, 2, len(dataset)), 0, 100))
+    lowest = rows["label"].min()
+    level = fit("hist_gradient_boosting", rows, params)
+    change = fit("hist_gradient_boosting_change", rows, params)
+    unseen = rows.assign(persistence_score=max(lowest - 15, 0.0)).iloc[:200]
+    x = feature_matrix(unseen, forecaster(level).features)
+    assert forecaster(change).target_change and not forecaster(level).target_change
+    assert predict_forecast(level, x)["score"].min() >= lowest - 1e-9
+    assert np.median(predict_forecast(change, x)["score"]) < lowest - 5

@@ -93,19 +93,39 @@ def test_a_gap_that_empties_the_validation_period_names_it_with_its_dates() -> N
         check_periods(pd.Series([], dtype="datetime64[ns]"), pd.Series([], dtype=str), params)
 
 
+def detectable(high: float) -> dict[str, float]:
+    return {"low": high - 1.0, "high": high}
+
+
 @pytest.mark.parametrize(
-    ("scores", "chosen"),
-    [({"hist_gradient_boosting": 10.0, "random_forest": 9.9, "ridge": 11.0, "hurdle": 12.0},
-      "hist_gradient_boosting"),
-     ({"hist_gradient_boosting": 10.0, "random_forest": 9.7, "ridge": 11.0, "hurdle": 12.0}, "random_forest"),
-     ({"hist_gradient_boosting": 9.0, "random_forest": 9.7, "ridge": 11.0, "hurdle": 12.0},
+    ("scores", "interval_high", "chosen"),
+    [({"hist_gradient_boosting": 10.0, "random_forest": 9.9, "ridge": 11.0, "hurdle": 12.0}, -0.05,
+      "hist_gradient_boosting"),  # beaten by less than the margin, however sure
+     ({"hist_gradient_boosting": 10.0, "random_forest": 9.7, "ridge": 11.0, "hurdle": 12.0}, -0.05,
+      "random_forest"),  # by more than the margin, and detectably
+     ({"hist_gradient_boosting": 10.0, "random_forest": 9.7, "ridge": 11.0, "hurdle": 12.0}, 0.2,
+      "hist_gradient_boosting"),  # by more than the margin on the point value, but the interval reaches 0
+     ({"hist_gradient_boosting": 9.0, "random_forest": 9.7, "ridge": 11.0, "hurdle": 12.0}, -0.05,
       "hist_gradient_boosting")],
 )  # fmt: skip
-def test_selection_keeps_the_default_unless_beaten_by_the_margin(
-    params: PipelineParams, scores: dict[str, float], chosen: str
+def test_selection_keeps_the_default_unless_beaten_by_the_margin_detectably(
+    params: PipelineParams, scores: dict[str, float], interval_high: float, chosen: str
 ) -> None:
     assert params.train.selection.min_rmse_gain == 0.2
-    assert choose("hist_gradient_boosting", scores, params.train.selection)[0] == chosen
+    vs_default = {name: detectable(interval_high) for name in scores if name != "hist_gradient_boosting"}
+    rule = params.train.selection.model_copy(update={"candidates": tuple(scores)})
+    picked, reason = choose("hist_gradient_boosting", scores, vs_default, rule)
+    assert picked == chosen
+    if interval_high >= 0 and scores["random_forest"] < 9.8:
+        assert "not detectable" in reason
+
+
+def test_of_several_detectable_winners_the_lowest_rmse_is_chosen(params: PipelineParams) -> None:
+    scores = {"hist_gradient_boosting": 10.0, "random_forest": 9.5, "ridge": 9.2, "hurdle": 9.6}
+    vs_default = {"random_forest": detectable(-0.1), "ridge": detectable(0.1), "hurdle": detectable(-0.1)}
+    rule = params.train.selection.model_copy(update={"candidates": tuple(scores)})
+    # ridge has the lowest point RMSE but cannot be told apart from the default
+    assert choose("hist_gradient_boosting", scores, vs_default, rule)[0] == "random_forest"
 
 
 def small_params(params: PipelineParams) -> PipelineParams:

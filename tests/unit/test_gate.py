@@ -325,3 +325,53 @@ def test_gate_cli_refuses_only_a_detectable_increase_when_both_sides_predictions
         verdicts[name] = (code, check["passed"], check["interval"][0] > 0)
     assert verdicts == {"uneven": (0, True, False), "noisy": (1, False, True)}
     assert reads == [("HEAD", predictions)] * 2
+
+
+def station(low: float, high: float, days: int = 365) -> dict[str, Any]:
+    return {"days": days, "full_test_year": days >= 330,
+            "vs_persistence": {"rmse_change": (low + high) / 2, "low": low, "high": high}}  # fmt: skip
+
+
+def with_stations(stations: dict[str, dict[str, Any]], real: bool = True) -> dict[str, Any]:
+    out = metrics(9.0) | {"by_station": stations}
+    out["dataset"] = {"name": "network", "real": real}
+    return out
+
+
+def station_check(gate: dict[str, Any]) -> dict[str, Any]:
+    (check,) = [c for c in gate["checks"] if c["check"] == "stations_vs_persistence"]
+    return check
+
+
+def test_a_station_detectably_worse_than_persistence_is_refused_and_named(params: PipelineParams) -> None:
+    stations = {"108": station(-1.5, -0.2), "143": station(0.1, 0.9), "156": station(-0.4, 0.3)}
+    gate = evaluate_gate(with_stations(stations), params.gate, None)
+    check = station_check(gate)
+    assert not gate["approved"]
+    assert not check["passed"]
+    assert check["value"] == 1
+    assert (
+        check["rule"] == "detectably worse than persistence at 143"
+    )  # 156's interval reaches 0: not judged worse
+    assert set(check["stations"]) == {"108", "143", "156"}
+
+
+def test_a_station_without_a_full_test_year_is_reported_not_judged(params: PipelineParams) -> None:
+    stations = {"108": station(-1.5, -0.2), "184": station(0.5, 2.0, days=120)}
+    check = station_check(evaluate_gate(with_stations(stations), params.gate, None))
+    assert check["passed"]
+    assert set(check["stations"]) == {"108"}
+    only_partial = station_check(
+        evaluate_gate(with_stations({"184": station(0.5, 2.0, 120)}), params.gate, None)
+    )
+    assert only_partial["skipped"]
+
+
+def test_a_dataset_that_never_ships_gets_its_verdict_as_information(params: PipelineParams) -> None:
+    sample = evaluate_gate(with_stations({"108": station(0.1, 0.9)}, real=False), params.gate, None)
+    assert not sample["approved"]
+    assert sample["ships"] is False
+    title = str(gate_table(sample).title)
+    assert "information" in title
+    assert "NOT APPROVED" not in title
+    assert evaluate_gate(with_stations({}), params.gate, None)["ships"] is True

@@ -129,5 +129,5 @@ def test_the_selection_section_shows_each_candidate_with_its_intervals() -> None
     assert f"| {skill['skill']:+.3f} (95%: {skill['skill_low']:+.3f} to {skill['skill_high']:+.3f}) |" in row
     (default,) = [line for line in lines if line.startswith("| hist_gradient_boosting (chosen, default) |")]
     assert default.endswith("| - |")  # no interval of the default against itself
-    assert "reported only, the rule reads point RMSEs" in lines[-1]
+    assert "replaces the default only when its interval vs the default lies below zero" in lines[-1]
     assert render_selection(None) == []

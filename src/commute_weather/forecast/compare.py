@@ -373,6 +373,33 @@ def _rounded(change: Change) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def bootstrap_options(dates: npt.ArrayLike, params: CompareParams) -> dict[str, Any]:
+    """paired_block_bootstrap's settings from params; a period shorter than params.block_days is resampled
+    as one block (block_days records what was used)."""
+    days = int(np.unique(np.asarray(dates)).size)
+    return {"block_days": min(params.block_days, days), "resamples": params.resamples, "seed": params.seed,
+            "confidence": params.confidence}  # fmt: skip
+
+
+def against_persistence(
+    dates: npt.ArrayLike,
+    actual: npt.ArrayLike,
+    predicted: npt.ArrayLike,
+    persistence: npt.ArrayLike,
+    params: CompareParams,
+) -> dict[str, Any]:
+    """A model's RMSE minus persistence's on the same windows and its skill vs persistence (1 - RMSE /
+    persistence RMSE), each with its paired block-bootstrap interval: `verdict` "worsens" means the model
+    is detectably worse than persistence."""
+    changes = paired_block_bootstrap(
+        dates, actual, persistence, predicted, reference=persistence, **bootstrap_options(dates, params)
+    )
+    skill = changes["rmse_skill_vs_persistence"]  # persistence's own skill is 0: the change is the skill
+    return _rounded(changes["rmse"]) | {
+        "skill": round(skill.change, 4), "skill_low": round(skill.low, 4), "skill_high": round(skill.high, 4),
+    }  # fmt: skip
+
+
 def selection_intervals(
     dates: npt.ArrayLike,
     actual: npt.ArrayLike,
@@ -385,32 +412,24 @@ def selection_intervals(
 
     scores: each candidate's predictions of the validation windows (dates, actual and persistence aligned
     with them). For every candidate other than `default`, the paired block-bootstrap interval of its RMSE
-    minus the default's: the difference the selection rule weighs against min_rmse_gain, which it does not
-    change. For every candidate, its RMSE minus persistence's and its skill vs persistence (1 - RMSE /
-    persistence RMSE), each with its interval. Every call draws the same resamples (one seed). A validation
-    period shorter than params.block_days resamples it as one block (block_days records what was used).
+    minus the default's: the difference the selection rule (train.choose) reads beside min_rmse_gain. For
+    every candidate, its RMSE minus persistence's and its skill vs persistence (1 - RMSE / persistence
+    RMSE), each with its interval. Every call draws the same resamples (one seed). A validation period
+    shorter than params.block_days resamples it as one block (block_days records what was used).
     """
-    days = int(np.unique(np.asarray(dates)).size)
-    block_days = min(params.block_days, days)
-    options: dict[str, Any] = {"block_days": block_days, "resamples": params.resamples, "seed": params.seed,
-                               "confidence": params.confidence}  # fmt: skip
+    options = bootstrap_options(dates, params)
     vs_default = {
         name: _rounded(paired_block_bootstrap(dates, actual, scores[default], predicted, **options)["rmse"])
         for name, predicted in scores.items()
         if name != default
     }
-    vs_persistence = {}
-    for name, predicted in scores.items():
-        changes = paired_block_bootstrap(
-            dates, actual, persistence, predicted, reference=persistence, **options
-        )
-        skill = changes["rmse_skill_vs_persistence"]  # persistence's own skill is 0: the change is the skill
-        vs_persistence[name] = _rounded(changes["rmse"]) | {
-            "skill": round(skill.change, 4), "skill_low": round(skill.low, 4),
-            "skill_high": round(skill.high, 4),
-        }  # fmt: skip
+    vs_persistence = {
+        name: against_persistence(dates, actual, predicted, persistence, params)
+        for name, predicted in scores.items()
+    }
     return {
-        "windows": int(np.asarray(actual).size), "days": days, "block_days": block_days,
+        "windows": int(np.asarray(actual).size), "days": int(np.unique(np.asarray(dates)).size),
+        "block_days": options["block_days"],
         "resamples": params.resamples, "seed": params.seed, "confidence": params.confidence,
         "default": default, "vs_default": vs_default, "vs_persistence": vs_persistence,
     }  # fmt: skip

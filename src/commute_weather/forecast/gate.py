@@ -46,6 +46,10 @@ def evaluate_gate(
     only an increase that is detectable (the interval's lower end above zero) and larger than
     max_rmse_regression; without it (metrics only) the point increase alone decides, and the record says so
     (with `no_interval`, why there is no interval, when the caller knows).
+
+    The station check refuses a model detectably worse than persistence (its paired interval of the RMSE
+    difference above zero) at any station with a full test year, and names those stations. A dataset that is
+    not a real record (metrics' dataset.real) never ships: its verdict is marked information only.
     """
     model_rmse = float(metrics["model"]["rmse"])
     skill = float(metrics["skill_vs_persistence"])
@@ -56,6 +60,7 @@ def evaluate_gate(
         _check(
             "min_train_rows", train_rows, ">=", params.min_train_rows, train_rows >= params.min_train_rows
         ),
+        _station_check(metrics.get("by_station", {})),
     ]
     if reference is not None and _dataset(reference) not in (None, _dataset(metrics)):
         raise StageError(
@@ -70,7 +75,24 @@ def evaluate_gate(
         if rmse_change is None and no_interval:
             regression["no_interval"] = no_interval
     checks.append(regression)
-    return {"approved": all(c["passed"] for c in checks), "checks": checks}
+    ships = bool(metrics.get("dataset", {}).get("real", True))
+    return {"approved": all(c["passed"] for c in checks), "ships": ships, "checks": checks}
+
+
+def _station_check(stations: dict[str, Any]) -> dict[str, Any]:
+    full_year = {s: f for s, f in stations.items() if f["full_test_year"]}
+    if not full_year:
+        return {"check": "stations_vs_persistence", "passed": True, "skipped": True,
+                "reason": "no station with a full test year"}  # fmt: skip
+    worse = sorted(s for s, f in full_year.items() if f["vs_persistence"]["low"] > 0)
+    check = _check("stations_vs_persistence", len(worse), "<=", 0, not worse)
+    check["rule"] = (
+        f"detectably worse than persistence at {', '.join(worse)}"
+        if worse
+        else f"no station of {len(full_year)} with a full test year detectably worse than persistence"
+    )
+    check["stations"] = {s: full_year[s]["vs_persistence"] for s in sorted(full_year)}
+    return check
 
 
 def _regression(
@@ -242,6 +264,10 @@ def gate_against_revision(
 
 def gate_table(gate: dict[str, Any]) -> Table:
     verdict = "[bold green]APPROVED[/]" if gate["approved"] else "[bold red]NOT APPROVED[/]"
+    if not gate.get("ships", True):  # a dataset that never ships: its verdict informs, it decides nothing
+        verdict = (
+            "would be " + ("" if gate["approved"] else "NOT ") + "approved (information only: never ships)"
+        )
     table = Table(title=f"quality gate: {verdict}")
     for name in ("check", "value", "threshold", "verdict"):
         table.add_column(name)

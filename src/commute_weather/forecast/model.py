@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from commute_weather.config import ModelName, TrainParams
+from commute_weather.config import CHANGE_SUFFIX, ModelName, TrainParams
 
 CATEGORICAL = ("station",)
 # The physics' sign of P(wet) in a predictor (+1 rises with it, -1 falls), for monotonic constraints:
@@ -64,8 +64,11 @@ def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
 
 
 def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) -> Pipeline:
-    """The candidate `name` as a one-step Pipeline around its `Forecaster`."""
+    """The candidate `name` as a one-step Pipeline around its `Forecaster`. A name ending in `_change` is
+    the same model fitted to the change from persistence."""
     forecast = params.forecast
+    target_change = name.endswith(CHANGE_SUFFIX)
+    name = name.removesuffix(CHANGE_SUFFIX)  # type: ignore[assignment]
     return Pipeline(
         [
             (
@@ -83,6 +86,7 @@ def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) ->
                     blend_persistence=forecast.blend_persistence,
                     features=tuple(features),
                     seed=params.seed,
+                    target_change=target_change,
                 ),
             )
         ]
@@ -224,6 +228,7 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         blend_persistence: bool,
         features: tuple[str, ...],
         seed: int,
+        target_change: bool = False,
     ) -> None:
         self.score_model = score_model
         self.hurdle = hurdle
@@ -235,6 +240,7 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.blend_persistence = blend_persistence
         self.features = features
         self.seed = seed
+        self.target_change = target_change
 
     # -- columns this model reads by position
     def _col(self, name: str) -> int:
@@ -244,6 +250,15 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         index = np.clip(np.rint(self._day(x)).astype("int64"), 1, 366) - 1
         evening = (x[:, self._col("is_evening")] > 0.5).astype("int64")
         return np.column_stack([x, self.climatology_[evening, index]])
+
+    def _baseline(self, x: np.ndarray) -> np.ndarray:
+        """What the score model's output is added to: persistence for a change target (the training mean
+        where persistence is undefined), 0 for a level target."""
+        if not self.target_change:
+            return np.zeros(len(x))
+        persistence = x[:, self._col("persistence_score")]
+        filled: np.ndarray = np.where(np.isnan(persistence), self.level_mean_, persistence)
+        return filled
 
     def _day(self, x: np.ndarray) -> np.ndarray:
         angle = np.arctan2(x[:, self._col("day_of_year_sin")], x[:, self._col("day_of_year_cos")])
@@ -278,6 +293,8 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                 monotonic_cst=constraints,
             ).fit(self._with_climatology(x), wet)  # fmt: skip
         xc = self._with_climatology(x)
+        self.level_mean_ = float(np.mean(y))
+        y_score, y = y, y - self._baseline(x)  # the score models' target; y_score for the interval
         if self.hurdle is not None:
             self.wet_model_ = _boosting(
                 HistGradientBoostingRegressor, self.hurdle["wet"], categorical, self.seed
@@ -301,7 +318,7 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.persistence_weight_ = 0.0
         self.blend_weight_ = 0.5
         score, p = self._raw(x)
-        self.interval_ = self._interval_table(score, y, p)
+        self.interval_ = self._interval_table(score, y_score, p)
         return self
 
     def _take_wet_part(self, other: Forecaster) -> None:
@@ -333,7 +350,7 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         else:
             assert self.score_model is not None
             score = _apply(self.score_model, x)
-        return score, p
+        return score + self._baseline(x), p
 
     def _blend(self, score: np.ndarray, x: np.ndarray, weight: float) -> np.ndarray:
         persistence = x[:, self._col("persistence_score")]

@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import PipelineParams, load_params
+from commute_weather.forecast.compare import against_persistence
 from commute_weather.forecast.features import feature_names
 from commute_weather.forecast.gate import evaluate_gate, gate_table
 from commute_weather.forecast.model import feature_matrix, probabilistic_scores, rmse, wet_climatology
@@ -75,6 +76,36 @@ def slice_rmse(test: pd.DataFrame, by: pd.Series) -> dict[str, dict[str, float]]
     return out
 
 
+def by_station(test: pd.DataFrame, fit_rows: pd.DataFrame, params: PipelineParams) -> dict[str, Any]:
+    """Every station's own figures on its test windows: RMSE of the model and both baselines, the model
+    against persistence with its paired block-bootstrap interval (the gate's per-station check reads it),
+    season and wet/dry slices, P(wet) and interval scores, and whether the station has a full test year
+    (gate.station_full_year_days scored dates)."""
+    out: dict[str, Any] = {}
+    for station, rows in test.groupby("station_id", sort=True):
+        actual = rows["label"].to_numpy()
+        days = int(rows["date"].nunique())
+        out[str(station)] = {
+            "rows": len(rows),
+            "days": days,
+            "full_test_year": days >= params.gate.station_full_year_days,
+            **{f"{p}_rmse": round(rmse(actual, rows[p]), 4) for p in PREDICTORS},
+            "vs_persistence": against_persistence(
+                rows["date"], actual, rows["model"], rows["persistence"], params.compare
+            ),
+            "probabilistic": probabilistic_scores(
+                rows,
+                {c: rows[c].to_numpy() for c in ("wet_probability", "score_low", "score_high")},
+                wet_climatology(fit_rows, rows),
+            ),
+            "slices": {
+                "season": slice_rmse(rows, rows["date"].dt.month.map(SEASONS)),
+                "wetness": slice_rmse(rows, rows["wet_window"].map({True: "wet", False: "dry"})),
+            },
+        }
+    return out
+
+
 def evaluate(
     dataset: pd.DataFrame, predictor: Predictor, params: PipelineParams, name: str | None = None
 ) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -105,8 +136,7 @@ def evaluate(
         "season": slice_rmse(test, test["date"].dt.month.map(SEASONS)),
         "wetness": slice_rmse(test, test["wet_window"].map({True: "wet", False: "dry"})),
     }
-    if len(set(test["station_id"])) > 1:  # a network: is the model better than persistence everywhere?
-        metrics["slices"]["station"] = slice_rmse(test, test["station_id"])
+    metrics["by_station"] = by_station(test, fit_rows, params)
     metrics["rows"] = {
         "train": len(fit_rows),
         "test": len(test),

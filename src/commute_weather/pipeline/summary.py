@@ -41,7 +41,7 @@ def metrics_table(name: str, metrics: dict[str, Any]) -> Table:
 
 
 def slices_table(metrics: dict[str, Any]) -> Table:
-    """RMSE of the model and persistence per season, wet and dry windows and, in a network, per station."""
+    """RMSE of the model and persistence per season and for wet and dry windows (stations: stations_table)."""
     table = Table(title="RMSE by slice (test period)")
     for column in ("slice", "windows", *PREDICTORS):
         table.add_column(column, justify="left" if column == "slice" else "right")
@@ -49,12 +49,36 @@ def slices_table(metrics: dict[str, Any]) -> Table:
         ("wetness", "wet"),
         ("wetness", "dry"),
     ]
-    order += [("station", s) for s in metrics["slices"].get("station", {})]
     for kind, value in order:
         cell = metrics["slices"][kind].get(value)
         if cell is not None:
-            name = f"station {value}" if kind == "station" else value
-            table.add_row(name, f"{cell['rows']:,}", *(f"{cell[f'{p}_rmse']:.3f}" for p in PREDICTORS))
+            table.add_row(value, f"{cell['rows']:,}", *(f"{cell[f'{p}_rmse']:.3f}" for p in PREDICTORS))
+    return table
+
+
+def stations_table(metrics: dict[str, Any]) -> Table:
+    """Every station's own test figures (metrics.json `by_station`): model and persistence RMSE, skill over
+    persistence with its paired interval, the worst season, wet windows, Brier skill and coverage."""
+    table = Table(title="per station (test period; * = full test year, judged by the gate)")
+    for column in ("station", "windows", "model", "persistence", "skill (95% interval)", "winter",
+                   "wet", "Brier skill", "coverage"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "station" else "right")
+    for station, s in metrics["by_station"].items():
+        versus = s["vs_persistence"]
+        skill = f"{versus['skill']:+.3f} ({versus['skill_low']:+.3f} to {versus['skill_high']:+.3f})"
+        if versus["verdict"] == "worsens":
+            skill += " WORSE"
+
+        def model_vs_persistence(kind: str, value: str, s: dict[str, Any] = s) -> str:
+            cell = s["slices"][kind].get(value)
+            return "-" if cell is None else f"{cell['model_rmse']:.1f} vs {cell['persistence_rmse']:.1f}"
+
+        table.add_row(
+            f"{station}{' *' if s['full_test_year'] else ''}", f"{s['rows']:,}", f"{s['model_rmse']:.3f}",
+            f"{s['persistence_rmse']:.3f}", skill, model_vs_persistence("season", "winter"),
+            model_vs_persistence("wetness", "wet"), f"{s['probabilistic']['brier_skill_vs_persistence']:.3f}",
+            f"{s['probabilistic']['interval_coverage']:.0%}",
+        )  # fmt: skip
     return table
 
 
@@ -107,7 +131,8 @@ def selection_caption(selection: dict[str, Any]) -> str:
     intervals = validation.get("intervals")
     how = (
         f"Intervals: paired bootstrap of {intervals['block_days']}-day blocks over {intervals['days']} "
-        f"validation days, {intervals['resamples']:,} resamples; reported only, the rule reads point RMSEs."
+        f"validation days, {intervals['resamples']:,} resamples; a candidate replaces the default only "
+        "when its interval vs the default lies below zero."
         if intervals
         else "No intervals in this selection record."
     )
@@ -172,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print(metrics_table(name, metrics))
         console.print(slices_table(metrics))
         console.print(probabilistic_line(metrics))
+        if len(metrics.get("by_station", {})) > 1:
+            console.print(stations_table(metrics))
         console.print(selection_table(io.read_json(paths.selection)))
         console.print(gate_table(io.read_json(paths.gate)))
     console.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")

@@ -8,10 +8,10 @@ with the metadata that explains it.
 
 Selection (params `train.selection`): every candidate is fitted on the training period and scored on the
 validation period; the default `train.model` is kept unless another candidate's validation RMSE is lower
-by more than `min_rmse_gain`. Test rows never reach this stage's decisions: they are dropped first.
-Beside the figures, model_selection.json reports each candidate's RMSE difference from the default and from
-persistence on the validation windows with its paired block-bootstrap interval (params `compare`); the rule
-does not read them.
+by more than `min_rmse_gain` and the paired block-bootstrap interval of that difference (params `compare`)
+lies wholly below zero. Test rows never reach this stage's decisions: they are dropped first.
+model_selection.json reports each candidate's RMSE difference from the default and from persistence on the
+validation windows with its interval.
 """
 
 from __future__ import annotations
@@ -113,7 +113,6 @@ def compare_candidates(
         candidates[name]["calibration"] = forecaster(models[name]).calibration()
     record: dict[str, Any] = {"rows": len(scorable), "persistence_rmse": round(persistence, 4)}
     record["candidates"] = candidates
-    # Reported only: the selection rule (choose) does not read them.
     record["intervals"] = selection_intervals(
         scorable["date"], actual, scores, scorable["persistence_score"], params.train.model, params.compare
     )
@@ -121,17 +120,38 @@ def compare_candidates(
 
 
 def choose(
-    default: ModelName, rmse_by_model: dict[str, float], rule: SelectionParams
+    default: ModelName,
+    rmse_by_model: dict[str, float],
+    vs_default: dict[str, dict[str, Any]],
+    rule: SelectionParams,
 ) -> tuple[ModelName, str]:
-    """The selection rule: the default unless the best other candidate beats it by more than the margin."""
+    """The selection rule: the default unless another candidate beats it by more than the margin with a
+    paired interval of the difference (`vs_default`: compare.selection_intervals) wholly below zero; of
+    several such candidates the one with the lowest RMSE."""
     best = min(rule.candidates, key=lambda name: (rmse_by_model[name], name != default))
-    gain = rmse_by_model[default] - rmse_by_model[best]
-    if best != default and gain > rule.min_rmse_gain:
-        return best, f"{best} beats the default {default} by {gain:.3f} > {rule.min_rmse_gain} RMSE"
     if best == default:
         return default, f"the default {default} has the lowest validation RMSE"
+
+    def gain(name: str) -> float:
+        return rmse_by_model[default] - rmse_by_model[name]
+
+    def interval(name: str) -> str:
+        return f"95% interval {vs_default[name]['low']:+.3f} to {vs_default[name]['high']:+.3f}"
+
+    winners = [n for n in rule.candidates if gain(n) > rule.min_rmse_gain and vs_default[n]["high"] < 0]
+    if winners:
+        chosen = min(winners, key=lambda name: rmse_by_model[name])
+        return chosen, (
+            f"{chosen} beats the default {default} by {gain(chosen):.3f} > {rule.min_rmse_gain} RMSE "
+            f"({interval(chosen)})"
+        )
+    if gain(best) <= rule.min_rmse_gain:
+        return default, (
+            f"{best} is better by only {gain(best):.3f} <= {rule.min_rmse_gain} RMSE: "
+            f"keep the default {default}"
+        )
     return default, (
-        f"{best} is better by only {gain:.3f} <= {rule.min_rmse_gain} RMSE (within validation noise): "
+        f"{best} is better by {gain(best):.3f} RMSE but the difference is not detectable ({interval(best)}): "
         f"keep the default {default}"
     )
 
@@ -155,7 +175,9 @@ def select_and_fit(
     train, validation = fit_rows[split == "train"], fit_rows[split == "validation"]
     comparison, calibrated = compare_candidates(train, validation, params)
     rmse_by_model = {name: c["rmse"] for name, c in comparison["candidates"].items()}
-    chosen, reason = choose(params.train.model, rmse_by_model, params.train.selection)
+    chosen, reason = choose(
+        params.train.model, rmse_by_model, comparison["intervals"]["vs_default"], params.train.selection
+    )
     first_day, last_day = periods(dataset["date"], periods_params).dates("validation", dataset["date"].min())
     record = {
         "validation": {
