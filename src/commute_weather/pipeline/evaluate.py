@@ -34,10 +34,9 @@ from commute_weather.forecast.features import feature_names
 from commute_weather.forecast.gate import evaluate_gate, gate_table
 from commute_weather.forecast.model import feature_matrix, probabilistic_scores, rmse, wet_climatology
 from commute_weather.forecast.predictor import Predictor
+from commute_weather.forecast.slices import slice_labels
 from commute_weather.forecast.split import assign_split, check_periods
 
-SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
-           6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
 PREDICTORS = ("model", "persistence", "climatology")
 
 
@@ -99,11 +98,8 @@ def evaluate(
         test, {c: test[c].to_numpy() for c in ("wet_probability", "score_low", "score_high")},
         wet_climatology(fit_rows, test),
     )  # fmt: skip
-    metrics["slices"] = {
-        "window": slice_rmse(test, test["window"]),
-        "season": slice_rmse(test, test["date"].dt.month.map(SEASONS)),
-        "wetness": slice_rmse(test, test["wet_window"].map({True: "wet", False: "dry"})),
-    }
+    labels = slice_labels(test)
+    metrics["slices"] = {kind: slice_rmse(test, labels[kind]) for kind in ("window", "season", "wetness")}
     metrics["rows"] = {
         "train": len(fit_rows),
         "test": len(test),
