@@ -2,10 +2,12 @@
 test-sized inputs.
 
 Speed: synthetic test predictions shaped like data/predictions/test.parquet (one station's 365 days x two
-windows = 730 windows, the real record's test period; three stations = 2,190, the sample's), 7-day
+windows = 730 windows, the real record's test period; three stations = 2,190, the sample's; nine =
+6,570, a network), 7-day
 blocks, 2,000 resamples. Each figure is the median wall time of `--repeats` calls in this process after
 one warm-up call: `paired_block_bootstrap` alone (RMSE; RMSE with skill vs persistence) and
-`compare_frames` (aligning two frames, then RMSE, skill and MAE), the call a report or gate makes; and
+`compare_frames` (aligning two frames, then every metric the predictions determine and the model's RMSE
+per slice, each with its interval), the call a report or gate makes; and
 `selection_intervals` over four candidates on a 180-day validation period, what train adds.
 
 Noise scale: when the pipeline's test predictions exist (dvc repro), the intervals of a few changes on
@@ -66,7 +68,7 @@ def timed(repeats: int, work: Callable[[], object]) -> list[float]:
 
 def speed(repeats: int, resamples: int) -> list[dict[str, Any]]:
     results = []
-    for stations in (1, 3):
+    for stations in (1, 3, 9):  # the real record, the sample, a nine-station network
         frame = synthetic(stations)
         pr = frame.assign(model=frame["model"] + 0.3)
         args = (frame["date"].to_numpy(), frame["label"], frame["model"], pr["model"])
@@ -77,7 +79,7 @@ def speed(repeats: int, resamples: int) -> list[dict[str, Any]]:
             "paired_block_bootstrap: RMSE + skill vs persistence": (
                 lambda a=args, o=options, f=frame: paired_block_bootstrap(*a, reference=f["persistence"], **o)
             ),
-            "compare_frames: align + RMSE, skill, MAE": (
+            "compare_frames: align + every metric, and RMSE per window, season, station": (
                 lambda f=frame, p=pr, q=params: compare_frames(f, p, q)
             ),
         }

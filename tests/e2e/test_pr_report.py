@@ -34,23 +34,38 @@ def test_report_for_a_branch_that_worsens_rmse(small_repo: Callable[..., Path]) 
     )
     assert first, lines[2]
     assert 0 < float(first[1]) < float(first[2])  # the whole interval above zero
-    assert "### Is the change real? (" in report
-    assert re.search(
-        r"\| RMSE \| [\d.]+ \| [\d.]+ \| \+[\d.]+ \| 95% interval \+[\d.]+ to \+[\d.]+ \| WORSENS \|", report
+    # Every metric row carries its own interval; RMSE's excludes zero, so it, and only such a row, is marked.
+    rmse_row = re.search(
+        r"^\| `model.rmse` \| [\d.]+ \| [\d.]+ \| \+[\d.]+ \| 95% interval \+[\d.]+ to \+[\d.]+ "
+        r"\| ❌ worse \|$",
+        report,
+        re.M,
     )
-    assert "No interval" not in report
-    assert "## cheongju (real record)" in report
-    assert "NOT APPROVED**: this is the served dataset, so the model would **not** be packaged" in report
-    assert "| `train.hist_gradient_boosting.max_iter` | 100 | 3 |" in report
+    assert rmse_row, report
+    assert "| `persistence.rmse` | " in report and "No interval" not in report
+    for line in report.splitlines():
+        if line.endswith(("| ❌ worse |", "| ✅ better |")):
+            low, high = map(float, re.findall(r"interval ([+-][\d.e-]+) to ([+-][\d.e-]+)", line)[0])
+            assert low > 0 or high < 0, line  # a mark only where the interval excludes zero
+    # The first screen: the verdict, the served gate, the params; every table in a collapsed section.
+    first_screen = report.partition("<details>")[0]
+    assert re.search(
+        r"^Gate of the served dataset, cheongju: \*\*NOT APPROVED\*\* "
+        r"\(failed: [a-z_, ]*max_rmse_regression\): the model would \*\*not\*\* be packaged\.$",
+        first_screen,
+        re.M,
+    ), first_screen
+    assert "`train.hist_gradient_boosting.max_iter` 100 → 3" in first_screen
+    assert "| metric |" not in first_screen
+    assert "<summary><b>cheongju</b> (real record, served): gate NOT APPROVED" in report
     # compared with main's approved metrics, and refused for a detectable increase beyond the allowed one
     assert re.search(
         r"\| max_rmse_regression \| \+[\d.]+ \(95% interval \+[\d.]+ to \+[\d.]+\) \| <= 0.25 \| "
         r"\*\*FAIL\*\*: detectable increase larger than allowed \|",
         report,
     )
-    assert "❌ worse" in report
     # Every plot dvc.yaml declares, rendered from `dvc plots diff`: base and this change in one image.
-    for plot in ("predictions", "residuals_by_month", "rmse_by_slice", "feature_importance"):
+    for plot in ("predictions", "residuals_by_month", "rmse_by_slice", "feature_importance", "reliability"):
         image = f"cheongju_{plot}.png"
         assert f"]({image})" in report
         assert (repo / "reports/pr" / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -16,6 +16,7 @@ from commute_weather.forecast.compare import (
     RMSE,
     AlignmentError,
     Change,
+    Resamples,
     align_predictions,
     block_indices,
     compare_frames,
@@ -319,8 +320,8 @@ def test_align_refuses_a_changed_label() -> None:
 def test_compare_frames_reports_rmse_skill_and_mae() -> None:
     base = predictions_frame(stations=(108, 112, 119))
     comparison = compare_frames(base, base.assign(model=base["model"] + 5), PARAMS)
-    assert list(comparison.changes) == ["rmse", "skill_vs_persistence", "mae"]
-    assert {c.verdict for c in comparison.changes.values()} == {"worsens"}
+    assert list(comparison.changes)[:3] == ["rmse", "skill_vs_persistence", "mae"]
+    assert {comparison.changes[k].verdict for k in ("rmse", "skill_vs_persistence", "mae")} == {"worsens"}
     assert comparison.windows == len(base)
     assert comparison.days == 365
     assert comparison.to_dict()["changes"]["rmse"]["verdict"] == "worsens"
@@ -365,7 +366,8 @@ def test_the_brier_score_is_compared_when_both_sides_forecast_p_wet() -> None:
 def test_a_base_without_p_wet_is_compared_on_the_scores_alone() -> None:
     base = predictions_frame(days=60)
     comparison = compare_frames(base, with_wet_forecast(base), PARAMS)
-    assert list(comparison.changes) == ["rmse", "skill_vs_persistence", "mae"]
+    assert "brier" not in comparison.changes
+    assert "wetness" not in comparison.slices
 
 
 def test_align_refuses_a_changed_wet_outcome() -> None:
@@ -436,3 +438,72 @@ def test_a_validation_period_shorter_than_a_block_is_one_block() -> None:
     scores = {"default": frame["model"], "other": frame["model"] + 1}
     out = selection_intervals(frame["date"], frame["label"], scores, frame["persistence"], "default", PARAMS)
     assert out["block_days"] == 5
+
+
+# ---- every metric of the report, and per slice ----
+
+
+def with_interval_and_wet(frame: pd.DataFrame) -> pd.DataFrame:
+    return with_wet_forecast(frame).assign(score_low=frame["model"] - 10, score_high=frame["model"] + 10)
+
+
+def test_compare_frames_gives_every_metric_the_predictions_determine() -> None:
+    base = with_interval_and_wet(predictions_frame(stations=(108, 112)))
+    pr = base.assign(model=base["model"] + 1.0, score_low=base["score_low"] + 1.0)
+    comparison = compare_frames(base, pr, PARAMS, nominal_coverage=0.8)
+    assert list(comparison.changes) == [
+        "rmse", "skill_vs_persistence", "mae", "abs_bias", "r2", "persistence_rmse", "skill_vs_climatology",
+        "climatology_rmse", "brier", "coverage_error", "interval_mean_width",
+    ]  # fmt: skip
+    c, label = comparison.changes, pr["label"]
+    residual = pr["model"] - label
+    assert c["abs_bias"].pr == pytest.approx(abs(residual.mean()))
+    assert c["r2"].pr == pytest.approx(1 - (residual**2).sum() / ((label - label.mean()) ** 2).sum())
+    assert c["skill_vs_climatology"].pr == pytest.approx(
+        1 - rmse(label, pr["model"]) / rmse(label, pr["climatology"])
+    )
+    inside = ((label >= pr["score_low"]) & (label <= pr["score_high"])).mean()
+    assert c["coverage_error"].pr == pytest.approx(abs(inside - 0.8))
+    assert c["interval_mean_width"].change == pytest.approx(-1.0)
+    assert c["interval_mean_width"].verdict == "changes"  # narrower is not better by itself
+    assert c["persistence_rmse"].change == 0 and c["persistence_rmse"].low == c["persistence_rmse"].high == 0
+    assert comparison.differences == {"model": (len(base), pytest.approx(1.0)), "wet_probability": (0, 0.0)}
+
+
+def test_slices_have_their_own_intervals_on_the_same_resamples() -> None:
+    base = with_wet_forecast(predictions_frame(stations=(108, 112, 119)))
+    pr = base.assign(model=base["model"] + np.where(base["station_id"] == 112, 5.0, 0.0))
+    comparison = compare_frames(base, pr, PARAMS)
+    assert set(comparison.slices) == {"window", "season", "wetness", "station"}
+    stations = comparison.slices["station"]
+    assert stations["112"].verdict == "worsens"
+    for unchanged in ("108", "119"):
+        assert stations[unchanged].change == 0 and stations[unchanged].verdict == "no detectable change"
+    rows = pr["station_id"] == 112
+    assert stations["112"].pr == pytest.approx(rmse(pr.loc[rows, "label"], pr.loc[rows, "model"]))
+    winter = pr["date"].dt.month.isin([12, 1, 2])
+    assert comparison.slices["season"]["winter"].pr == pytest.approx(
+        rmse(pr.loc[winter, "label"], pr.loc[winter, "model"])
+    )
+    assert set(comparison.slices["wetness"]) == {"wet", "dry"}
+    # a one-station comparison has no station slice: it would be the whole test set again
+    single = predictions_frame(days=60)
+    assert "station" not in compare_frames(single, single, PARAMS).slices
+
+
+def test_grouped_means_match_a_loop_over_resamples_and_groups() -> None:
+    rng = np.random.default_rng(2)
+    dates = np.repeat(np.arange(40), 3)
+    values = rng.normal(size=dates.size)
+    groups = rng.integers(0, 4, size=dates.size)
+    draws = Resamples(dates, block_days=5, resamples=50, seed=1)
+    grouped = draws.by(groups, 4).mean(values)
+    for r in (0, 7, 49):
+        weight = draws.weights[r][dates]
+        for g in range(4):
+            mask = groups == g
+            expected = (
+                (weight[mask] * values[mask]).sum() / weight[mask].sum() if weight[mask].sum() else np.nan
+            )
+            assert grouped[r, g] == pytest.approx(expected, nan_ok=True)
+    assert draws.mean(values)[0] == pytest.approx(values.mean())

@@ -8,9 +8,10 @@ consecutive test dates, with every window of a sampled date (both commute window
 along, which keeps the pairing, the within-day correlation and the day-to-day correlation inside a block.
 
     aligned = align_predictions(base_frame, pr_frame)          # refuses frames that cover other windows
-    comparison = compare_predictions(aligned, params)          # rmse, mae, skill_vs_persistence
+    comparison = compare_predictions(aligned, params)          # every metric the predictions determine
     comparison.changes["rmse"].verdict        # "improves" | "worsens" | "no detectable change"
     comparison.changes["rmse"].describe()     # "RMSE 9.718 -> 9.845 (+0.127, 95% interval ...): worsens"
+    comparison.slices["station"]["108"]       # the model's RMSE on one slice's windows, same resamples
 
 `paired_block_bootstrap` is the general core: any metric that is the mean of a per-window loss (MAE, MSE,
 Brier score, log loss) or the square root of one (RMSE), given as a `MetricSpec`.
@@ -27,9 +28,11 @@ date with no scorable window is skipped rather than counted as an empty day.
 
 Resamples are day weights: a (resamples x n) matrix of how often each date was drawn (one bincount), so a
 resampled mean is (weights . per-date loss sums) / (weights . per-date window counts): no Python loop over
-resamples. The interval is the percentile interval of the resampled changes. It respects the sqrt in
-RMSE and the ratio in skill (percentiles commute with monotone transforms), needs no variance formula, and
-with about 50 weekly blocks the bootstrap distribution of these smooth statistics is close to symmetric
+resamples. Per slice (a station, a season) the sums are per date and slice, so every slice of every
+resample is one matrix product too; a slice keeps whole days, so it is paired and blocked like the rest.
+The interval is the percentile interval of the resampled changes. It respects the sqrt in RMSE and the
+ratio in skill (percentiles commute with monotone transforms), needs no variance formula, and with about
+50 weekly blocks the bootstrap distribution of these smooth statistics is close to symmetric
 and centred on the point estimate, where percentile, basic and BCa intervals agree (the benchmark reports
 both percentile and basic endpoints on the pipeline's test predictions; they differ by at most 0.015).
 """
@@ -37,7 +40,7 @@ both percentile and basic endpoints on the pipeline's test predictions; they dif
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -45,11 +48,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from commute_weather.config import CompareParams
+from commute_weather.forecast.slices import slice_labels
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-Verdict = Literal["improves", "worsens", "no detectable change"]
+# "changes": a detectable change of a metric with no better side (the score interval's width).
+Verdict = Literal["improves", "worsens", "changes", "no detectable change"]
 KEY = ["station_id", "date", "window"]
+TOLERANCE = 1e-9  # a prediction that moved less than this has not changed
 
 
 def squared_error(actual: FloatArray, predicted: FloatArray) -> FloatArray:
@@ -93,10 +99,11 @@ class Change:
     high: float
     confidence: float
     higher_is_better: bool
+    neutral: bool = False  # neither direction is better: a detectable change "changes"
 
     @property
     def verdict(self) -> Verdict:
-        return verdict(self.low, self.high, higher_is_better=self.higher_is_better)
+        return verdict(self.low, self.high, higher_is_better=self.higher_is_better, neutral=self.neutral)
 
     def describe(self, digits: int = 3) -> str:
         """One line for a report: 'RMSE 9.718 -> 9.845 (+0.127, 95% interval -0.210 to +0.464): ...'."""
@@ -111,7 +118,7 @@ class Change:
         return {
             "metric": self.metric, "base": self.base, "pr": self.pr, "change": self.change,
             "low": self.low, "high": self.high, "confidence": self.confidence,
-            "higher_is_better": self.higher_is_better, "verdict": self.verdict,
+            "higher_is_better": self.higher_is_better, "neutral": self.neutral, "verdict": self.verdict,
         }  # fmt: skip
 
 
@@ -132,23 +139,33 @@ class Comparison:
     block_days: int
     resamples: int
     seed: int
+    # kind -> slice -> the model's RMSE change on that slice's windows (forecast.slices), same resamples
+    slices: dict[str, dict[str, Change]] = field(default_factory=dict)
+    # column -> (windows whose prediction differs, largest absolute difference): "identical" is a fact
+    differences: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "windows": self.windows, "days": self.days, "block_days": self.block_days,
             "resamples": self.resamples, "seed": self.seed,
             "changes": {name: c.to_dict() for name, c in self.changes.items()},
+            "slices": {kind: {k: c.to_dict() for k, c in cells.items()}
+                       for kind, cells in self.slices.items()},
+            "differences": self.differences,
         }  # fmt: skip
 
 
-def verdict(low: float, high: float, *, higher_is_better: bool = False) -> Verdict:
+def verdict(low: float, high: float, *, higher_is_better: bool = False, neutral: bool = False) -> Verdict:
     """'improves' when the whole interval of the change lies on the better side of zero, 'worsens' when it
-    lies on the worse side, else 'no detectable change' (an interval touching zero is not detectable)."""
+    lies on the worse side, else 'no detectable change' (an interval touching zero is not detectable). A
+    neutral metric (no better side) 'changes' when the interval excludes zero."""
     if low > high:
         raise ValueError(f"interval is reversed: low {low} > high {high}")
     below, above = high < 0, low > 0
     if not (below or above):
         return "no detectable change"
+    if neutral:
+        return "changes"
     better = above if higher_is_better else below
     return "improves" if better else "worsens"
 
@@ -187,6 +204,97 @@ def _as_float(name: str, values: npt.ArrayLike, n: int) -> FloatArray:
     return array
 
 
+class Resamples:
+    """The bootstrap's day weights and the weighted means every metric is built from.
+
+    weights: (resamples + 1, n_days); row 0 weighs every date once (the sample itself, so point estimates
+    come out of the same products), rows 1.. how often each date was drawn. A mean of per-window values over
+    a resample is (weights . per-date sums) / (weights . per-date window counts). `by(codes)` does the same
+    per group (a station, a season): per-date sums per date and group, so every slice of every resample
+    comes out of one matrix product, no loop over resamples or slices.
+    """
+
+    def __init__(self, dates: npt.ArrayLike, block_days: int, resamples: int, seed: int) -> None:
+        if resamples < 1:
+            raise ValueError(f"resamples must be positive, got {resamples}")
+        days, day_of_window = np.unique(np.asarray(dates), return_inverse=True)
+        if len(day_of_window) == 0:
+            raise ValueError("no windows to compare")
+        self.day_of_window: IntArray = day_of_window.ravel().astype(np.int64)
+        self.n_days = len(days)
+        drawn = day_weights(
+            block_indices(self.n_days, block_days, resamples, np.random.default_rng(seed)), self.n_days
+        )
+        self.weights: FloatArray = np.vstack([np.ones((1, self.n_days)), drawn])
+        self.windows = self._sum(None)
+
+    def _sum(self, values: FloatArray | None) -> FloatArray:
+        per_day = np.bincount(self.day_of_window, weights=values, minlength=self.n_days).astype(np.float64)
+        # einsum's own loop rather than BLAS (weights @ x): a matrix-vector product this small costs far less
+        # than waking BLAS threads on a busy 2-core runner (0.3 ms against up to 25 ms measured), and the
+        # result cannot depend on the thread count.
+        out: FloatArray = np.einsum("rd,d->r", self.weights, per_day)
+        return out
+
+    def mean(self, values: FloatArray) -> FloatArray:
+        """The mean of per-window values on the sample ([0]) and on each resample ([1:])."""
+        out: FloatArray = self._sum(values) / self.windows
+        return out
+
+    def by(self, codes: IntArray, n_groups: int) -> GroupedResamples:
+        """The same resamples, with means per group (codes 0..n_groups-1, one per window)."""
+        return GroupedResamples(self, codes, n_groups)
+
+
+class GroupedResamples:
+    """Means per group on the sample and every resample: shape (resamples + 1, n_groups), NaN where a
+    resample drew no window of a group."""
+
+    def __init__(self, parent: Resamples, codes: IntArray, n_groups: int) -> None:
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.shape != parent.day_of_window.shape or (
+            codes.size and not 0 <= codes.min() <= codes.max() < n_groups
+        ):
+            raise ValueError(f"group codes must be 0..{n_groups - 1}, one per window")
+        self.parent, self.n_groups = parent, n_groups
+        self.cells = parent.day_of_window * n_groups + codes
+        self.windows = self._sum(None)
+
+    def _sum(self, values: FloatArray | None) -> FloatArray:
+        size = self.parent.n_days * self.n_groups
+        per_day = np.bincount(self.cells, weights=values, minlength=size).astype(np.float64)
+        out: FloatArray = np.einsum("rd,dg->rg", self.parent.weights, per_day.reshape(-1, self.n_groups))
+        return out
+
+    def mean(self, values: FloatArray) -> FloatArray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: FloatArray = self._sum(values) / self.windows
+        return out
+
+
+def change_of(
+    name: str,
+    base: FloatArray,
+    pr: FloatArray,
+    confidence: float,
+    *,
+    higher_is_better: bool = False,
+    neutral: bool = False,
+) -> Change:
+    """The Change of a statistic given on the sample ([0]) and each resample ([1:]) for both sides: the
+    percentile interval of the resampled differences (resamples where it is undefined, NaN, left out)."""
+    tail = (1 - confidence) / 2
+    difference = pr - base
+    resampled = difference[1:][np.isfinite(difference[1:])]
+    if resampled.size == 0:
+        raise ValueError(f"{name}: no resample where the change is defined")
+    low, high = np.quantile(resampled, [tail, 1 - tail])
+    return Change(
+        metric=name, base=float(base[0]), pr=float(pr[0]), change=float(difference[0]), low=float(low),
+        high=float(high), confidence=confidence, higher_is_better=higher_is_better, neutral=neutral,
+    )  # fmt: skip
+
+
 def paired_block_bootstrap(
     dates: npt.ArrayLike,
     actual: npt.ArrayLike,
@@ -217,15 +325,13 @@ def paired_block_bootstrap(
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be positive, got {resamples}")
     if not metrics:
         raise ValueError("no metrics to compare")
-    days, day_of_window = np.unique(np.asarray(dates), return_inverse=True)
-    n = len(day_of_window)
-    if n == 0:
+    if resamples < 1:
+        raise ValueError(f"resamples must be positive, got {resamples}")
+    if np.asarray(dates).size == 0:
         raise ValueError("no windows to compare")
-    day_of_window = day_of_window.ravel()
+    n = np.asarray(dates).size
     actual_, base_, pr_ = (_as_float(k, v, n) for k, v in (("actual", actual), ("base", base), ("pr", pr)))
     refs: tuple[FloatArray, FloatArray] | None = None
     if reference is not None:
@@ -233,40 +339,23 @@ def paired_block_bootstrap(
         refs = (ref, ref if pr_reference is None else _as_float("pr_reference", pr_reference, n))
     elif pr_reference is not None:
         raise ValueError("pr_reference given without reference")
-
-    n_days = len(days)
-    drawn = day_weights(block_indices(n_days, block_days, resamples, np.random.default_rng(seed)), n_days)
-    # Row 0 weighs every date once: the sample itself, so point estimates come out of the same product.
-    weights = np.vstack([np.ones((1, n_days)), drawn])
-    # einsum's own loop rather than BLAS (weights @ x): a matrix-vector product this small costs far less
-    # than waking BLAS threads on a busy 2-core runner (0.3 ms against up to 25 ms measured), and the
-    # result cannot depend on the thread count.
-    windows = np.einsum("rd,d->r", weights, np.bincount(day_of_window, minlength=n_days).astype(np.float64))
+    draws = Resamples(dates, block_days, resamples, seed)
 
     def metric(spec: MetricSpec, predicted: FloatArray) -> FloatArray:
         """The metric on the sample ([0]) and on each resample ([1:])."""
-        per_day = np.bincount(day_of_window, weights=spec.loss(actual_, predicted), minlength=n_days)
-        return spec.finish(np.einsum("rd,d->r", weights, per_day) / windows)
-
-    tail = (1 - confidence) / 2
-
-    def change(name: str, base_value: FloatArray, pr_value: FloatArray, higher_is_better: bool) -> Change:
-        difference = pr_value - base_value
-        low, high = np.quantile(difference[1:], [tail, 1 - tail])
-        return Change(
-            metric=name, base=float(base_value[0]), pr=float(pr_value[0]), change=float(difference[0]),
-            low=float(low), high=float(high), confidence=confidence, higher_is_better=higher_is_better,
-        )  # fmt: skip
+        return spec.finish(draws.mean(spec.loss(actual_, predicted)))
 
     out: dict[str, Change] = {}
     for spec in metrics:
         base_value, pr_value = metric(spec, base_), metric(spec, pr_)
-        out[spec.name] = change(spec.name, base_value, pr_value, higher_is_better=False)
+        out[spec.name] = change_of(spec.name, base_value, pr_value, confidence)
         if refs is not None:
             base_ref = metric(spec, refs[0])
             pr_ref = base_ref if refs[1] is refs[0] else metric(spec, refs[1])
             name = f"{spec.name}_skill_vs_{reference_name}"
-            out[name] = change(name, 1 - base_value / base_ref, 1 - pr_value / pr_ref, higher_is_better=True)
+            out[name] = change_of(
+                name, 1 - base_value / base_ref, 1 - pr_value / pr_ref, confidence, higher_is_better=True
+            )
     return out
 
 
@@ -322,48 +411,119 @@ def align_predictions(
     return merged.drop(columns="_merge").sort_values(KEY, kind="stable").reset_index(drop=True)
 
 
-# The P(wet window) columns of the predictions: compared (Brier score) when both sides have them.
-WET_COLUMNS = ("wet_window", "wet_probability")
+# Columns of the predictions compared when both sides have them (a base from before they existed has not):
+# P(wet window) and its outcome (the Brier score, the wet/dry slices), climatology (skill against it) and
+# the score interval (coverage and width).
+OPTIONAL_COLUMNS = ("wet_window", "wet_probability", "climatology", "score_low", "score_high")
+# Slices compared only when they split the windows: one station is the whole test set again.
+SPLITTING_KINDS = ("station",)
 
 
-def compare_predictions(aligned: pd.DataFrame, params: CompareParams) -> Comparison:
-    """RMSE, skill vs persistence (each side against its own persistence, as evaluate computes it), MAE
-    and, when both sides forecast P(wet window), the Brier score, for aligned predictions
-    (align_predictions' output), with the intervals params asks for. All use the same resamples (one
-    seed)."""
+def compare_predictions(
+    aligned: pd.DataFrame, params: CompareParams, nominal_coverage: float | None = None
+) -> Comparison:
+    """Every metric evaluate reports that the predictions determine, and the model's RMSE per slice, for
+    aligned predictions (align_predictions' output), with the intervals params asks for, all on the same
+    resamples (one seed).
 
-    def run(
-        metric: MetricSpec, with_reference: bool, column: str = "model", actual: str = "label"
-    ) -> dict[str, Change]:
-        return paired_block_bootstrap(
-            aligned["date"].to_numpy(), aligned[f"{actual}_base"].astype("float64"),
-            aligned[f"{column}_base"], aligned[f"{column}_pr"],
-            metrics=(metric,),
-            reference=aligned["persistence_base"] if with_reference else None,
-            pr_reference=aligned["persistence_pr"] if with_reference else None,
-            block_days=params.block_days, resamples=params.resamples, seed=params.seed,
-            confidence=params.confidence,
-        )  # fmt: skip
+    Keys of `changes`: rmse, skill_vs_persistence (each side against its own persistence, as evaluate
+    computes it), mae, abs_bias (|bias|: closer to zero is better), r2, persistence_rmse; with climatology
+    columns skill_vs_climatology and climatology_rmse; with P(wet window) brier; with the score interval
+    interval_coverage (coverage_error, |coverage - nominal_coverage|, when the nominal is given: closer is
+    better) and interval_mean_width (neither side better). `slices[kind][value]`: the model's RMSE on the
+    windows of that slice (forecast.slices), resampled with the same days.
+    """
+    draws = Resamples(aligned["date"].to_numpy(), params.block_days, params.resamples, params.seed)
+    confidence = params.confidence
 
-    rmse, mae = run(RMSE, with_reference=True), run(MAE, with_reference=False)
-    skill = replace(rmse["rmse_skill_vs_persistence"], metric="skill_vs_persistence")
-    changes = {"rmse": rmse["rmse"], "skill_vs_persistence": skill, "mae": mae["mae"]}
+    def column(name: str) -> tuple[FloatArray, FloatArray]:
+        n = len(aligned)
+        return _as_float(f"{name}_base", aligned[f"{name}_base"], n), _as_float(
+            f"{name}_pr", aligned[f"{name}_pr"], n
+        )
+
+    label = _as_float("label", aligned["label_base"], len(aligned))
+    changes: dict[str, Change] = {}
+
+    def add(name: str, base: FloatArray, pr: FloatArray, **how: bool) -> None:
+        changes[name] = change_of(name, base, pr, confidence, **how)
+
+    model = column("model")
+    squared = [(side - label) ** 2 for side in model]
+    rmse = [np.sqrt(draws.mean(s)) for s in squared]
+    persistence = [np.sqrt(draws.mean((side - label) ** 2)) for side in column("persistence")]
+    add("rmse", *rmse)
+    add(
+        "skill_vs_persistence",
+        *(1 - r / p for r, p in zip(rmse, persistence, strict=True)),
+        higher_is_better=True,
+    )
+    add("mae", *(draws.mean(np.abs(side - label)) for side in model))
+    add("abs_bias", *(np.abs(draws.mean(side - label)) for side in model))
+    variance = draws.mean(label**2) - draws.mean(label) ** 2
+    add("r2", *(1 - draws.mean(s) / variance for s in squared), higher_is_better=True)
+    add("persistence_rmse", *persistence)
+    if "climatology_base" in aligned:
+        climatology = [np.sqrt(draws.mean((side - label) ** 2)) for side in column("climatology")]
+        add(
+            "skill_vs_climatology",
+            *(1 - r / c for r, c in zip(rmse, climatology, strict=True)),
+            higher_is_better=True,
+        )
+        add("climatology_rmse", *climatology)
     if "wet_probability_base" in aligned:
-        changes |= run(BRIER, with_reference=False, column="wet_probability", actual="wet_window")
+        wet = aligned["wet_window_base"].to_numpy(dtype=np.float64)
+        add("brier", *(draws.mean((side - wet) ** 2) for side in column("wet_probability")))
+    if "score_low_base" in aligned:
+        (low_b, low_p), (high_b, high_p) = column("score_low"), column("score_high")
+        coverage = [draws.mean(((label >= lo) & (label <= hi)).astype(np.float64))
+                    for lo, hi in ((low_b, high_b), (low_p, high_p))]  # fmt: skip
+        if nominal_coverage is None:
+            add("interval_coverage", *coverage, neutral=True)
+        else:
+            add("coverage_error", *(np.abs(c - nominal_coverage) for c in coverage))
+        add("interval_mean_width", draws.mean(high_b - low_b), draws.mean(high_p - low_p), neutral=True)
+
+    rows = aligned[KEY].copy()
+    if "wet_window_base" in aligned:
+        rows["wet_window"] = aligned["wet_window_base"].astype(bool)
+    slices: dict[str, dict[str, Change]] = {}
+    for kind, labels in slice_labels(rows).items():
+        codes, values = pd.factorize(labels.astype(str), sort=True)
+        if kind in SPLITTING_KINDS and len(values) < 2:
+            continue
+        grouped = draws.by(codes.astype(np.int64), len(values))
+        base_rmse, pr_rmse = (np.sqrt(grouped.mean(s)) for s in squared)
+        slices[kind] = {
+            str(value): change_of(f"{kind}={value} rmse", base_rmse[:, i], pr_rmse[:, i], confidence)
+            for i, value in enumerate(values)
+        }
+    differences = {}
+    for name in ("model", "wet_probability"):
+        if f"{name}_base" in aligned:
+            delta = np.abs(
+                aligned[f"{name}_pr"].to_numpy(np.float64) - aligned[f"{name}_base"].to_numpy(np.float64)
+            )
+            differences[name] = (int((delta > TOLERANCE).sum()), float(delta.max(initial=0.0)))
     return Comparison(
         changes=changes,
         windows=len(aligned), days=int(aligned["date"].nunique()), block_days=params.block_days,
-        resamples=params.resamples, seed=params.seed,
+        resamples=params.resamples, seed=params.seed, slices=slices, differences=differences,
     )  # fmt: skip
 
 
-def compare_frames(base: pd.DataFrame, pr: pd.DataFrame, params: CompareParams) -> Comparison:
-    """align_predictions then compare_predictions: the one call a report or gate needs. The Brier score
-    is compared when both sides have P(wet window) (a base from before it existed has not)."""
+def compare_frames(
+    base: pd.DataFrame, pr: pd.DataFrame, params: CompareParams, nominal_coverage: float | None = None
+) -> Comparison:
+    """align_predictions then compare_predictions: the one call a report or gate needs. The optional
+    columns (P(wet window), climatology, the score interval) are compared when both sides have them."""
     columns: tuple[str, ...] = ("label", "model", "persistence")
-    if all(c in frame for c in WET_COLUMNS for frame in (base, pr)):
-        columns += WET_COLUMNS
-    return compare_predictions(align_predictions(base, pr, columns), params)
+    columns += tuple(c for c in OPTIONAL_COLUMNS if all(c in frame for frame in (base, pr)))
+    if "wet_probability" in columns and "wet_window" not in columns:
+        columns = tuple(c for c in columns if c != "wet_probability")
+    if ("score_low" in columns) != ("score_high" in columns):
+        columns = tuple(c for c in columns if c not in ("score_low", "score_high"))
+    return compare_predictions(align_predictions(base, pr, columns), params, nominal_coverage)
 
 
 def _rounded(change: Change) -> dict[str, Any]:

@@ -194,8 +194,11 @@ def _locked_output(revision: str, path: Path) -> bool:
     return any(Path(out["path"]) == path for stage in stages.values() for out in stage.get("outs") or [])
 
 
-def compare_with_revision(revision: str, name: str, params: CompareParams) -> Comparison:
-    """The paired bootstrap of the workspace's test predictions of dataset `name` against `revision`'s."""
+def compare_with_revision(
+    revision: str, name: str, params: CompareParams, nominal_coverage: float | None = None
+) -> Comparison:
+    """The paired bootstrap of the workspace's test predictions of dataset `name` against `revision`'s
+    (nominal_coverage: the score interval's, to judge its coverage; see compare_predictions)."""
     path = DatasetPaths(name).predictions
     if not path.exists():
         raise PredictionsUnavailableError(
@@ -203,7 +206,7 @@ def compare_with_revision(revision: str, name: str, params: CompareParams) -> Co
         )
     base = predictions_at_revision(revision, path)
     try:
-        return compare_frames(base, pd.read_parquet(path), params)
+        return compare_frames(base, pd.read_parquet(path), params, nominal_coverage)
     except AlignmentError as exc:
         raise PredictionsUnavailableError(str(exc)) from exc
 
@@ -234,13 +237,15 @@ class Reference:
         )
 
 
-def reference_at_revision(revision: str, name: str, params: CompareParams) -> Reference:
+def reference_at_revision(
+    revision: str, name: str, params: CompareParams, nominal_coverage: float | None = None
+) -> Reference:
     """Dataset `name`'s metrics and test predictions at `revision` against the workspace's: the one way the
     gate, packaging and the PR report read a reference revision."""
     metrics = reference_from_git(revision, DatasetPaths(name).metrics)
     comparison, no_interval = None, None
     try:
-        comparison = compare_with_revision(revision, name, params)
+        comparison = compare_with_revision(revision, name, params, nominal_coverage)
     except PredictionsUnavailableError as exc:
         no_interval = str(exc)
     return Reference(revision, metrics, comparison, no_interval)

@@ -35,10 +35,9 @@ from commute_weather.forecast.features import feature_names
 from commute_weather.forecast.gate import evaluate_gate, gate_table
 from commute_weather.forecast.model import feature_matrix, probabilistic_scores, rmse, wet_climatology
 from commute_weather.forecast.predictor import Predictor
+from commute_weather.forecast.slices import slice_labels
 from commute_weather.forecast.split import assign_split, check_periods
 
-SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
-           6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
 PREDICTORS = ("model", "persistence", "climatology")
 
 
@@ -82,6 +81,7 @@ def by_station(test: pd.DataFrame, fit_rows: pd.DataFrame, params: PipelineParam
     season and wet/dry slices, P(wet) and interval scores, and whether the station has a full test year
     (gate.station_full_year_days scored dates)."""
     out: dict[str, Any] = {}
+    labels = slice_labels(test)
     for station, rows in test.groupby("station_id", sort=True):
         actual = rows["label"].to_numpy()
         days = int(rows["date"].nunique())
@@ -99,8 +99,7 @@ def by_station(test: pd.DataFrame, fit_rows: pd.DataFrame, params: PipelineParam
                 wet_climatology(fit_rows, rows),
             ),
             "slices": {
-                "season": slice_rmse(rows, rows["date"].dt.month.map(SEASONS)),
-                "wetness": slice_rmse(rows, rows["wet_window"].map({True: "wet", False: "dry"})),
+                kind: slice_rmse(rows, labels[kind].loc[rows.index]) for kind in ("season", "wetness")
             },
         }
     return out
@@ -131,11 +130,8 @@ def evaluate(
         test, {c: test[c].to_numpy() for c in ("wet_probability", "score_low", "score_high")},
         wet_climatology(fit_rows, test),
     )  # fmt: skip
-    metrics["slices"] = {
-        "window": slice_rmse(test, test["window"]),
-        "season": slice_rmse(test, test["date"].dt.month.map(SEASONS)),
-        "wetness": slice_rmse(test, test["wet_window"].map({True: "wet", False: "dry"})),
-    }
+    labels = slice_labels(test)
+    metrics["slices"] = {kind: slice_rmse(test, labels[kind]) for kind in ("window", "season", "wetness")}
     metrics["by_station"] = by_station(test, fit_rows, params)
     metrics["rows"] = {
         "train": len(fit_rows),
