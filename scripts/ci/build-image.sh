@@ -21,7 +21,8 @@ bentoml="bentoml"
 [ -x "$root/.venv/bin/bentoml" ] && bentoml="$root/.venv/bin/bentoml"
 
 # podman, buildah and skopeo all read these: one storage, runc as the runtime (crun 1.8 refuses hybrid
-# cgroup hosts), and open-file/process limits a server needs (the defaults inherited here can be tiny).
+# cgroup hosts), and open-file/process limits a server needs (the defaults inherited here can be tiny),
+# at most this machine's hard limits (podman cannot raise those).
 container_env() {
   mkdir -p "$cache"
   local driver="${CONTAINER_STORAGE_DRIVER:-overlay}"
@@ -32,9 +33,12 @@ graphroot = "$cache/storage"
 runroot = "$cache/run"
 CONF
   mv "$cache/storage.conf.tmp" "$cache/storage.conf"
+  local nofile nproc
+  nofile="$(ulimit -Hn)"; [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ] && nofile=65536
+  nproc="$(ulimit -Hu)"; [ "$nproc" = unlimited ] || [ "$nproc" -gt 8192 ] && nproc=8192
   cat > "$cache/containers.conf.tmp" <<CONF
 [containers]
-default_ulimits = ["nofile=65536:65536", "nproc=8192:8192"]
+default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
 [engine]
 runtime = "runc"
 CONF
@@ -85,7 +89,7 @@ source_url() {
 
 # The model's sha256 as packaging recorded it (the service checks the file against it at start).
 model_sha256="$("$bentoml" models get "$bento" -o json | python3 -c \
-  'import json, sys; print(json.load(sys.stdin)["info"]["metadata"]["model_sha256"])')"
+  'import json, sys; print(json.load(sys.stdin)["metadata"]["model_sha256"])')"
 labels=(
   "org.opencontainers.image.source=$(source_url)"
   "org.opencontainers.image.revision=${revision}"
@@ -110,8 +114,7 @@ for tool in buildah podman skopeo; do
   }
 done
 container_env
-bento_dir="$("$bentoml" get "$bento" -o json | python3 -c 'import json, sys; print(json.load(sys.stdin)["path"])' 2>/dev/null ||
-  echo "${BENTOML_HOME:-$HOME/bentoml}/bentos/commute_comfort/${revision}")"
+bento_dir="${BENTOML_HOME:-$HOME/bentoml}/bentos/commute_comfort/${revision}"
 base="$(awk '/^FROM /{print $2; exit}' "$bento_dir/env/docker/Dockerfile")"
 case "$base" in */*/*) ;; */*) base="docker.io/$base" ;; *) base="docker.io/library/$base" ;; esac
 
