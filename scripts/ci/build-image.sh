@@ -121,6 +121,8 @@ case "$base" in */*/*) ;; */*) base="docker.io/$base" ;; *) base="docker.io/libr
 # A stand-in for the registry's base image: Debian bookworm (whose python3 is 3.11) from the archive, with
 # what the image's Dockerfile runs before its own apt-get: bash, pip (it installs uv with pip). It trusts
 # this machine's certificate authorities, since the build installs packages from PyPI through its network.
+# Bump when stand_in_base changes: a cached stand-in of another recipe is rebuilt.
+stand_in_recipe="debootstrap-bookworm-2"
 stand_in_base() {
   command -v debootstrap >/dev/null || {
     echo "no registry reachable for $base and no debootstrap to build it (apt-get install debootstrap)" >&2
@@ -138,19 +140,30 @@ stand_in_base() {
   cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
   # python:3.11-slim's Python is not "externally managed"; the Dockerfile's `pip install uv` relies on that
   rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
+  # and, like Debian's official images, it deletes downloaded packages after each install
+  cat > "$rootfs/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
   ln -sf pip3 "$rootfs/usr/bin/pip"
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
   # --numeric-owner: the owners inside the root filesystem, not this machine's names for them
   tar --numeric-owner -C "$rootfs" -c . | podman import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
-    --change 'LABEL commute-weather.stand-in=debootstrap-bookworm' \
+    --change "LABEL commute-weather.stand-in=${stand_in_recipe}" \
     --change 'CMD ["python3"]' - "$base" >/dev/null
   rm -rf "$rootfs"
   trap - EXIT
 }
 
-if podman image exists "$base"; then
+cached_recipe="$(podman image inspect --format '{{index .Config.Labels "commute-weather.stand-in"}}' "$base" 2>/dev/null || echo absent)"
+if [ "$cached_recipe" != absent ] && [ "$cached_recipe" != "<no value>" ] && [ "$cached_recipe" != "$stand_in_recipe" ]; then
+  echo "base image $base: a stand-in of an older recipe ($cached_recipe), rebuilding"
+  stand_in_base
+elif [ "$cached_recipe" != absent ]; then
   echo "base image $base: cached in $cache"
 elif timeout 20 skopeo inspect --raw "docker://$base" >/dev/null 2>&1; then
   podman pull "$base"
