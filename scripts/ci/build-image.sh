@@ -15,10 +15,9 @@
 # image: when no registry answers, the base image the generated Dockerfile names (python:3.11-slim) is
 # built from the Debian archive with debootstrap, once, and reused by every later build.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache="${CONTAINER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/commute-weather/containers}"
 bentoml="bentoml"
-[ -x "$root/.venv/bin/bentoml" ] && bentoml="$root/.venv/bin/bentoml"
+[ -x .venv/bin/bentoml ] && bentoml=".venv/bin/bentoml"
 
 # podman, buildah and skopeo all read these: one storage, runc as the runtime (crun 1.8 refuses hybrid
 # cgroup hosts), and open-file/process limits a server needs (the defaults inherited here can be tiny),
@@ -54,8 +53,7 @@ if [ "${1:-}" = "--env" ]; then
   exit 0
 fi
 
-cd "$root"
-revision="$(git rev-parse HEAD)"
+revision="$(git rev-parse HEAD)"  # of the checkout this runs in
 image="${1:-commute_comfort:${revision}}"
 bento="commute_comfort:${revision}"
 if ! "$bentoml" get "$bento" >/dev/null 2>&1; then
@@ -70,7 +68,7 @@ source_url() {
   fi
   local origin
   if ! origin="$(git remote get-url origin 2>/dev/null)"; then
-    echo "file://$(hostname)${root}"
+    echo "file://$(hostname)$(git rev-parse --show-toplevel)"
     return
   fi
   local scheme rest
