@@ -3,12 +3,13 @@
 # packages are installed.
 # BentoML's debian image always installs build-essential and git, for Python packages built from source;
 # every dependency of the service comes as a wheel, so the compilers go, with the assembler and linker
-# (binutils) and perl, which apt keeps for packages that recommend them (Debian's python3-pip: 70 MB).
+# (binutils) and perl (perl-base, essential, stays), which apt keeps for packages that recommend them
+# (Debian's python3-pip: 70 MB).
 set -euxo pipefail
 apt-get purge -y --auto-remove build-essential gcc g++ cpp make dpkg-dev git binutils perl
 apt-get clean
 rm -rf /var/lib/apt/lists/*
-for tool in gcc cc g++ c++ cpp make as ld perl; do
+for tool in gcc cc g++ c++ cpp make as ld; do
     if command -v "$tool"; then
         echo "$tool is still installed" >&2
         exit 1
