@@ -25,13 +25,15 @@ PORT ?= 3000
 MODULES ?=
 MUTANTS ?=
 PACKAGE_ARGS ?=
+# `make container IMAGE=registry/name:tag` names the image (default commute_comfort:<git sha>).
+IMAGE ?=
 # The Git revision whose committed metrics and test predictions (read through DVC) are the approved model's,
 # for the gate's regression check: the commit production runs, tagged by the deploy workflow after
 # production's rollout and smoke request.
 REFERENCE_REV ?= deployed/production
 
-.PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package serve fuzz \
-	bench mutate clean
+.PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package container \
+	serve fuzz bench mutate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -83,6 +85,9 @@ package: install ## save the gate-approved model, build the bento (Git SHA); reg
 		echo "regression check skipped: no revision '$(REFERENCE_REV)' here (nothing deployed to production yet, or the tag not fetched)"; \
 	fi; \
 	set -x; python -m commute_weather.serving.packaging "$${reference[@]}" $(PACKAGE_ARGS)
+
+container: install ## the OCI image of the packaged bento, commute_comfort:<git sha> (Docker, else buildah/podman)
+	scripts/ci/build-image.sh $(IMAGE)
 
 serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after make package)
 	bentoml serve commute_weather.serving.service:CommuteComfort --host 127.0.0.1 --port $(PORT)

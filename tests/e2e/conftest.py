@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,3 +116,16 @@ def small_repo(_reproduced_small: Path, tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return make
+
+
+def package(reproduced: Path, target: Path) -> tuple[Path, dict[str, str], str]:
+    """A copy of a reproduced pipeline at `target`, its model packaged (`make package`'s steps) into a
+    BentoML home of its own beside it: (repository, environment naming that home, bento version)."""
+    repo = copy_reproduced(reproduced, target)
+    env = {"BENTOML_HOME": str(repo.parent / "bentoml-home")}
+    export = ["--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes", "--quiet"]
+    run(repo, "uv", "export", *export, "-o", "src/requirements-serve.txt")
+    out = run(repo, "python", "-m", "commute_weather.serving.packaging", env=env).stdout
+    version = re.search(r"bento: commute_comfort:(\S+)", out)
+    assert version, out
+    return repo, env, version.group(1)

@@ -260,18 +260,78 @@ def recorded(tmp_path: Path, tool: str, cwd: Path, *args: str, **env: str) -> li
     return [json.loads(line) for line in calls.read_text().splitlines()]
 
 
+FAKE_BENTOML = """#!PYTHON
+import json, os, sys
+with open(os.environ["FAKE_CALLS"], "a") as log:
+    log.write(json.dumps(["bentoml", *sys.argv[1:]]) + "\\n")
+if sys.argv[1:3] == ["models", "get"]:
+    print(json.dumps({"metadata": {"model_sha256": "ab" * 32}}))
+"""
+FAKE_DOCKER = """#!PYTHON
+import json, os, sys
+with open(os.environ["FAKE_CALLS"], "a") as log:
+    log.write(json.dumps(["docker", *sys.argv[1:]]) + "\\n")
+"""
+
+
+def build_image_labels(
+    tmp_path: Path, repo: Path, *args: str, **env: str
+) -> tuple[list[str], dict[str, str]]:
+    """build-image.sh with a Docker engine (a stand-in) and a bentoml stand-in, outside GitHub Actions
+    unless `env` says otherwise: the containerize call and the labels it passes."""
+    fakes = tmp_path / "bin"
+    fakes.mkdir()
+    executable(fakes / "bentoml", FAKE_BENTOML)
+    executable(fakes / "docker", FAKE_DOCKER)
+    calls = tmp_path / "calls.jsonl"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    path = os.pathsep.join([str(fakes), os.environ["PATH"]])
+    environment |= {"PATH": path, "FAKE_CALLS": str(calls), **env}
+    script = str(SCRIPTS / "build-image.sh")
+    subprocess.run([script, *args], cwd=repo, env=environment, check=True, capture_output=True, text=True)
+    [call] = [c[1:] for c in map(json.loads, calls.read_text().splitlines()) if c[1:2] == ["containerize"]]
+    labels = dict(v.removeprefix("label=").split("=", 1) for k, v in itertools.pairwise(call) if k == "--opt")
+    return call, labels
+
+
 def test_the_image_carries_oci_labels_linking_it_to_the_repository(tmp_path: Path) -> None:
     repo = git_repo(tmp_path / "repo")
     head = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
-    [call] = recorded(
-        tmp_path, "bentoml", repo, str(SCRIPTS / "build-image.sh"), IMAGE,
-        GITHUB_REPOSITORY="acme/commute-weather", GITHUB_SERVER_URL="https://github.com",
-    )  # fmt: skip
-    assert call[:4] == ["containerize", f"commute_comfort:{head}", "--image-tag", IMAGE]
-    labels = dict(v.removeprefix("label=").split("=", 1) for k, v in itertools.pairwise(call) if k == "--opt")
+    github = {"GITHUB_REPOSITORY": "acme/commute-weather", "GITHUB_SERVER_URL": "https://github.com"}
+    call, labels = build_image_labels(tmp_path, repo, IMAGE, **github)
+    assert call[:4] == ["containerize", f"commute_comfort:{head}", "--backend", "docker"]
+    assert call[4:6] == ["--image-tag", IMAGE]
     assert labels["org.opencontainers.image.source"] == "https://github.com/acme/commute-weather"
     assert labels["org.opencontainers.image.revision"] == head
     assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["commute-weather.model.sha256"] == "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("origin", "source"),
+    [
+        (
+            "https://someone:ghp_secret@github.com/acme/commute-weather.git",
+            "https://github.com/acme/commute-weather",
+        ),
+        ("git@github.com:acme/commute-weather.git", "https://github.com/acme/commute-weather"),
+        (None, "file://{host}{repo}"),
+    ],
+)
+def test_a_local_build_names_its_real_source_without_credentials(
+    tmp_path: Path, origin: str | None, source: str
+) -> None:
+    """Outside CI the source is the origin remote (never a token in it), or the checkout itself; the
+    image is named after the commit."""
+    repo = git_repo(tmp_path / "repo")
+    if origin:
+        run(repo, "git", "remote", "add", "origin", origin)
+    head = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    call, labels = build_image_labels(tmp_path, repo)
+    assert call[4:6] == ["--image-tag", f"commute_comfort:{head}"]
+    expected = source.format(host=socket.gethostname(), repo=repo.resolve())
+    assert labels["org.opencontainers.image.source"] == expected
+    assert "secret" not in json.dumps(call)
 
 
 def test_mark_deployed_creates_the_tag_then_moves_it(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import pytest
 from commute_weather.clock import KST
 from commute_weather.forecast.features import build_features
 from commute_weather.forecast.predictor import Predictor
-from tests.e2e.conftest import REPO, copy_reproduced, run
+from tests.e2e.conftest import REPO, package, run
 from tests.servers import bentoml_serve, fake_kma_api, print_table, run_fuzz
 
 pytestmark = pytest.mark.slow
@@ -38,14 +38,7 @@ def packaged(
     _reproduced_small: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, str], str]:
     """The small pipeline (the real record's model) in a clean copy, packaged into its own BentoML home."""
-    repo = copy_reproduced(_reproduced_small, tmp_path_factory.mktemp("service") / "repo")
-    env = {"BENTOML_HOME": str(repo.parent / "bentoml-home")}
-    export = ["--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes", "--quiet"]
-    run(repo, "uv", "export", *export, "-o", "src/requirements-serve.txt")
-    out = run(repo, "python", "-m", "commute_weather.serving.packaging", env=env).stdout
-    version = re.search(r"bento: commute_comfort:(\S+)", out)
-    assert version, out
-    return repo, env, version.group(1)
+    return package(_reproduced_small, tmp_path_factory.mktemp("service") / "repo")
 
 
 @pytest.fixture(scope="module")
