@@ -25,7 +25,7 @@ def test_live_smoke_check_validates_the_newest_rows(tmp_path: Path) -> None:
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
         result = run(tmp_path, "python", "-m", "commute_weather.validate", "--params", "params.yaml",
                      "--source", "kma", "--limit", "10", env={"KMA_AUTH_KEY": "secret-test-key"})  # fmt: skip
-    assert "checks passed on 10 rows" in result.stderr
+    assert "validate: passed on 10 rows" in result.stderr
     assert "secret-test-key" not in result.stdout + result.stderr
 
 
@@ -44,9 +44,9 @@ def test_bad_params_name_the_key(tmp_path: Path) -> None:
 
 
 def test_an_unknown_dataset_is_named_with_the_known_ones(tmp_path: Path) -> None:
-    args = ["--params", str(REPO / "params.yaml"), "--dataset", "seoul", "--raw-dir", "raw",
+    args = ["--params", str(REPO / "params.yaml"), "--dataset", "gangneung", "--raw-dir", "raw",
             "--out", "obs.parquet", "--stats", "stats.json"]  # fmt: skip
     result = run(tmp_path, "python", "-m", "commute_weather.pipeline.ingest", *args, check=False)
     assert result.returncode == 2
-    assert "no dataset 'seoul'" in result.stderr and "'cheongju'" in result.stderr
+    assert "no dataset 'gangneung'" in result.stderr and "'cheongju'" in result.stderr
     assert not (tmp_path / "raw").exists()

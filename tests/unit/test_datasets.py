@@ -159,7 +159,7 @@ def test_selection_and_the_final_fit_never_see_test_rows(
     assert record["fit_rows"] == int((~test).sum())
 
 
-def test_selection_reports_intervals_it_does_not_decide_by(
+def test_selection_reports_the_intervals_it_decides_by(
     params: PipelineParams, real_dataset: pd.DataFrame
 ) -> None:
     small = small_params(params)
@@ -185,13 +185,10 @@ def test_selection_reports_intervals_it_does_not_decide_by(
             candidates[name]["rmse"] - validation["persistence_rmse"], abs=2e-4
         )
         assert c["skill"] == pytest.approx(candidates[name]["skill_vs_persistence"], abs=2e-4)
-    # Other interval params change the intervals, never the pick or the candidates' figures.
+    # Other interval params change the intervals (and so may change the pick), never the candidates' figures.
     loose = small.model_copy(update={"compare": small.compare.model_copy(update={"confidence": 0.5})})
     _, other = select_and_fit(real_dataset, loose)
     assert other["validation"]["intervals"] != intervals
-    assert {k: v for k, v in other.items() if k != "validation"} == {
-        k: v for k, v in record.items() if k != "validation"
-    }
     assert other["validation"]["candidates"] == candidates
 
 

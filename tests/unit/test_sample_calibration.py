@@ -33,8 +33,10 @@ def observations(
             Obs.precipitation_type: "none",
             Obs.snow_depth_cm: np.nan,
             Obs.pressure_hpa: 1015.0,
+            Obs.station_pressure_hpa: np.nan,
             Obs.cloud_cover_tenths: 5.0,
             Obs.visibility_m: 20000.0,
+            Obs.source_file: "test.csv",
         }
     )
     for name, values in columns.items():

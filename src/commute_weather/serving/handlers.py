@@ -14,7 +14,7 @@ from commute_weather.config import Window
 from commute_weather.forecast import features
 from commute_weather.forecast.comfort import comfort_label
 from commute_weather.forecast.predictor import Predictor
-from commute_weather.serving.api_models import Forecast, ForecastRequest
+from commute_weather.serving.api_models import Forecast, ForecastRequest, Observation
 from commute_weather.sources.kma.client import KmaClient
 from commute_weather.sources.kma.typ01 import parse_typ01
 from commute_weather.sources.normalize import normalize
@@ -171,8 +171,10 @@ def live_request(
 def request_from_frame(
     station_id: int, date: dt.date, window: Window, observations: pd.DataFrame
 ) -> ForecastRequest:
-    """A request from a station's normalized observations (the pipeline's frame, oldest first)."""
-    records = observations.drop(columns=["station_id"]).to_dict(orient="records")
+    """A request from a station's normalized observations (the pipeline's frame, oldest first): the columns
+    a client sends, without the pipeline's own (station_id is the request's, source_file provenance)."""
+    sent = [c for c in observations.columns if c in Observation.model_fields]
+    records = observations[sent].to_dict(orient="records")
     return ForecastRequest.model_validate(
         {
             "station_id": station_id,
