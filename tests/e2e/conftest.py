@@ -23,18 +23,20 @@ TOOLS_BIN = REPO / ".tools" / "bin"  # uv, which `bentoml build` calls
 # minutes. The gate keeps its real thresholds.
 SMALL: dict[str, Any] = {
     "datasets": {"cheongju": {}},
-    "split": {"test_days": 120, "validation_days": 90},
+    "split": {"test_days": 120, "validation_days": 90, "by_dataset": {}},
     "train": {"random_forest": {"n_estimators": 20}, "hist_gradient_boosting": {"max_iter": 100}},
 }
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """Nested update, except that `datasets` in `changes` is the whole list of datasets (each merged into
-    the base's entry of that name), so a test can run a subset."""
+    the base's entry of that name), so a test can run a subset, and `by_dataset` replaces the base's."""
     out = dict(base)
     for key, value in changes.items():
         if key == "datasets":
             out[key] = {name: merge(base[key].get(name, {}), entry) for name, entry in value.items()}
+        elif key == "by_dataset":  # overrides for named datasets: a test's own replace the base's whole
+            out[key] = value
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
