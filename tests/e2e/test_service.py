@@ -23,6 +23,7 @@ import pytest
 from commute_weather.clock import KST
 from commute_weather.forecast.features import build_features
 from commute_weather.forecast.predictor import Predictor
+from commute_weather.serving.api_models import Observation
 from tests.e2e.conftest import REPO, package, run
 from tests.servers import bentoml_serve, fake_kma_api, print_table, run_fuzz
 
@@ -66,7 +67,7 @@ def request_for(
             k: (v.isoformat() if isinstance(v, pd.Timestamp) else (None if pd.isna(v) else v))
             for k, v in r.items()
         }
-        for r in rows.drop(columns=["station_id"]).to_dict(orient="records")
+        for r in rows[[c for c in rows.columns if c in Observation.model_fields]].to_dict(orient="records")
     ]
     return {"station_id": station, "date": date.date().isoformat(), "window": window, "observations": records}
 
