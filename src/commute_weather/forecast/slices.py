@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
-           6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
+from commute_weather.clock import SEASONS
 
 
 def slice_labels(rows: pd.DataFrame) -> dict[str, pd.Series]:

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from commute_weather import io
+from commute_weather.clock import SEASONS
 from commute_weather.config import load_params
 from commute_weather.forecast.gate import gate_table
-from commute_weather.forecast.slices import SEASONS
 from commute_weather.paths import DatasetPaths
 from commute_weather.pipeline.evaluate import PREDICTORS
 

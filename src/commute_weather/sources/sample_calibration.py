@@ -42,6 +42,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from commute_weather.clock import SEASONS
 from commute_weather.config import load_params
 from commute_weather.contracts.observations import Observations as Obs
 from commute_weather.io import write_json
@@ -52,10 +53,6 @@ from commute_weather.sources.normalize import normalize
 from commute_weather.sources.synthetic import generate
 
 WET = "wet"
-SEASONS: dict[int, str] = {
-    12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
-    6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn",
-}  # fmt: skip
 SEASON_ORDER: tuple[str, ...] = ("winter", "spring", "summer", "autumn")
 ANOMALY_WINDOW_H = 721
 LEAD_FIRST_H, LEAD_LAST_H = 3, 5
