@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+# Two test workers on two cores: OpenMP threads on top of them only wait for each other (a boosting fit of
+# seconds takes a minute). Set before scikit-learn loads, and inherited by the pipelines and servers the
+# end-to-end tests start. The models are the same on any number of threads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from commute_weather.config import PipelineParams, load_params
 from commute_weather.sources.kma.typ01 import parse_typ01

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "featurize": "commute_weather.pipeline.featurize",
     "train": "commute_weather.pipeline.train",
     "evaluate": "commute_weather.pipeline.evaluate",
+    "unseen": "commute_weather.pipeline.unseen",
     "summary": "commute_weather.pipeline.summary",
     "gate": "commute_weather.forecast.gate",
     "report": "commute_weather.reporting.pr_report",

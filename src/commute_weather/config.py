@@ -322,6 +322,7 @@ class CompareParams(Params):
 
 class ServeParams(Params):
     dataset: str  # whose model `make package` packages and `make serve` serves
+    unseen_stations: bool = False  # also answer registry stations the model was not trained on
 
 
 class PipelineParams(Params):

@@ -40,6 +40,11 @@ class DatasetPaths:
         return Path("metrics") / self.name / "metrics.json"
 
     @property
+    def unseen(self) -> Path:
+        """Leave-one-station-out figures (stage `unseen`, the served dataset only)."""
+        return Path("metrics") / self.name / "unseen.json"
+
+    @property
     def gate(self) -> Path:
         return Path("metrics") / self.name / "gate.json"
 

@@ -53,6 +53,10 @@ _SAMPLE_CLIMATE: Final[dict[int, dict[str, float | str]]] = {
 }  # fmt: skip
 
 
+# English names of the other stations the real datasets hold (the registry has Korean names).
+_ENGLISH_NAMES: Final[dict[int, str]] = {101: "Chuncheon", 136: "Andong", 146: "Jeonju", 184: "Jeju"}
+
+
 def parse_registry(text: str) -> dict[int, Station]:
     """The registry CSV (stn_id,name_ko,latitude,longitude,altitude_m) as stations by id."""
     stations: dict[int, Station] = {}
@@ -61,7 +65,7 @@ def parse_registry(text: str) -> dict[int, Station]:
         extra = _SAMPLE_CLIMATE.get(station_id, {})
         stations[station_id] = Station(
             station_id=station_id,
-            name=str(extra.get("name", row["name_ko"])),
+            name=str(extra.get("name", _ENGLISH_NAMES.get(station_id, row["name_ko"]))),
             latitude=float(row["latitude"]),
             longitude=float(row["longitude"]),
             altitude_m=float(row["altitude_m"]),
@@ -80,3 +84,9 @@ def registry() -> dict[int, Station]:
 # Read at import: the contract's `isin` and the service's request schema are built from it when their
 # classes are defined. A 3.5 kB package file, parsed once.
 KNOWN_STATIONS: Final[dict[int, Station]] = registry()
+
+
+def station_name(station_id: int) -> str:
+    """ "108 Seoul": the id and the registry's name, or the id alone for one it does not hold."""
+    known = KNOWN_STATIONS.get(station_id)
+    return f"{station_id} {known.name}" if known else str(station_id)

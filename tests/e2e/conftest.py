@@ -23,6 +23,7 @@ TOOLS_BIN = REPO / ".tools" / "bin"  # uv, which `bentoml build` calls
 # minutes. The gate keeps its real thresholds.
 SMALL: dict[str, Any] = {
     "datasets": {"cheongju": {}},
+    "serve": {"dataset": "cheongju"},
     "split": {"test_days": 120, "validation_days": 90, "by_dataset": {}},
     "train": {"random_forest": {"n_estimators": 20}, "hist_gradient_boosting": {"max_iter": 100}},
 }

@@ -126,7 +126,7 @@ def test_each_candidate_is_the_estimator_its_name_says_with_its_params_yaml_sett
     assert isinstance(boosting, HistGradientBoostingRegressor)
     assert boosting.get_params() | train.hist_gradient_boosting.model_dump() == boosting.get_params()
     assert (boosting.random_state, boosting.early_stopping) == (train.seed, False)
-    assert list(boosting.categorical_features) == [names.index("station")]
+    assert boosting.categorical_features == "from_dtype"  # float arrays: none (stations enter as descriptors)
     forest = estimator(built["random_forest"].score_model)
     assert isinstance(forest, RandomForestRegressor)
     assert forest.get_params() | train.random_forest.model_dump() == forest.get_params()

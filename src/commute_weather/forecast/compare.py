@@ -541,6 +541,20 @@ def bootstrap_options(dates: npt.ArrayLike, params: CompareParams) -> dict[str, 
             "confidence": params.confidence}  # fmt: skip
 
 
+def rmse_change(
+    dates: npt.ArrayLike,
+    actual: npt.ArrayLike,
+    base: npt.ArrayLike,
+    changed: npt.ArrayLike,
+    params: CompareParams,
+) -> dict[str, Any]:
+    """RMSE of `changed` minus RMSE of `base` on the same windows, with its paired block-bootstrap interval
+    and verdict ("worsens": `changed` is detectably worse)."""
+    return _rounded(
+        paired_block_bootstrap(dates, actual, base, changed, **bootstrap_options(dates, params))["rmse"]
+    )
+
+
 def against_persistence(
     dates: npt.ArrayLike,
     actual: npt.ArrayLike,

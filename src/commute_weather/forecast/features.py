@@ -27,6 +27,7 @@ from commute_weather.config import WINDOWS, ComfortParams, CommuteParams, Featur
 from commute_weather.contracts.observations import PRECIPITATION_TYPES
 from commute_weather.contracts.observations import Observations as Obs
 from commute_weather.forecast.comfort import WindowWeather, comfort_label, comfort_score
+from commute_weather.stations import registry
 
 HOUR = pd.Timedelta(hours=1)
 KEY_COLUMNS: tuple[str, ...] = ("station_id", "date", "window")
@@ -37,6 +38,9 @@ _NUMERIC = (
 GRID_COLUMNS: tuple[str, ...] = (*_NUMERIC, Obs.precipitation_type)  # what features read, per hour
 _TYPE_CODE = {name: float(code) for code, name in enumerate(PRECIPITATION_TYPES)}
 RAIN, SNOW, MIXED = (_TYPE_CODE[t] for t in ("rain", "snow", "mixed"))
+# Where a station is, from the registry, in place of its id: a model fitted on some stations can place one
+# it never saw (the id is a label with no order; coordinates and altitude say how near and how high it is).
+STATION_DESCRIPTORS: tuple[str, ...] = ("latitude", "longitude", "altitude_m")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,7 +179,7 @@ def day_of_year(issue_at: list[dt.datetime] | pd.Series) -> np.ndarray:
 
 
 def feature_names(featurize: FeaturizeParams) -> list[str]:
-    names = ["station", "is_evening", "day_of_year_sin", "day_of_year_cos"]
+    names = [*STATION_DESCRIPTORS, "is_evening", "day_of_year_sin", "day_of_year_cos"]
     names += [f"{c}_now" for c in _NUMERIC if c != Obs.precipitation_mm] + ["dew_point_depression_now"]
     for h in featurize.horizons_h:
         names += [
@@ -268,10 +272,8 @@ def issue_features(
 ) -> dict[str, np.ndarray]:
     """Every feature (see `feature_names`) for targets at grid positions `issue`, as numpy arrays: no
     pandas in here, so one request costs well under a millisecond and a million rows stay vectorized."""
-    out: dict[str, np.ndarray] = {
-        "station": np.asarray(station_id, dtype="float64"),
-        "is_evening": (window == "evening").astype("float64"),
-    }
+    out = station_descriptors(station_id)
+    out["is_evening"] = (window == "evening").astype("float64")
     angle = 2 * np.pi * (np.asarray(day_of_year) - 1) / 365.25
     out["day_of_year_sin"], out["day_of_year_cos"] = np.sin(angle), np.cos(angle)
     # Each column is read once, as far back as any feature reaches; every feature slices that block.
@@ -331,6 +333,17 @@ def issue_features(
         shares = yesterday.rain_share + yesterday.snow_share + yesterday.mixed_share
         out["yesterday_window_wet"][mine] = np.where(np.isnan(shares), np.nan, shares > 0)
     return out
+
+
+def station_descriptors(station_id: np.ndarray) -> dict[str, np.ndarray]:
+    """Each target's station's registry descriptors (NaN for an id the registry does not hold: the
+    contract and the service refuse those before they get here)."""
+    known = registry()
+    found = [known.get(int(s)) for s in np.asarray(station_id).ravel()]
+    return {
+        name: np.array([np.nan if s is None else getattr(s, name) for s in found], dtype="float64")
+        for name in STATION_DESCRIPTORS
+    }
 
 
 def _lookback_tendencies(past: dict[str, np.ndarray], reach: int) -> dict[str, np.ndarray]:

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -26,11 +25,10 @@ from sklearn.ensemble import (
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from commute_weather.config import CHANGE_SUFFIX, ModelName, TrainParams
 
-CATEGORICAL = ("station",)
 # The physics' sign of P(wet) in a predictor (+1 rises with it, -1 falls), for monotonic constraints:
 # moister, cloudier air, falling pressure and rain already falling make a wet window more likely.
 WET_MONOTONIC = {
@@ -74,7 +72,7 @@ def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) ->
             (
                 "model",
                 Forecaster(
-                    score_model=_score_model(name, params, features),
+                    score_model=_score_model(name, params),
                     # Plain dicts, not params objects: a pydantic object's pickle holds a set (fields set),
                     # whose order changes between processes, and model bytes must repeat.
                     hurdle=params.hurdle.model_dump() if name == "hurdle" else None,
@@ -93,18 +91,18 @@ def build_pipeline(name: ModelName, params: TrainParams, features: list[str]) ->
     )
 
 
-def _score_model(name: ModelName, params: TrainParams, features: list[str]) -> Pipeline | None:
+def _score_model(name: ModelName, params: TrainParams) -> Pipeline | None:
     """The candidate's one regressor; for the hurdle, the forest it is averaged with (or none)."""
     if name != "hurdle":
-        return _regressor(name, params, features)
+        return _regressor(name, params)
     if not params.hurdle.blend_forest:
         return None
     trees = {"n_estimators": params.hurdle.forest_trees}
     forest = params.model_copy(update={"random_forest": params.random_forest.model_copy(update=trees)})
-    return _regressor("random_forest", forest, features)
+    return _regressor("random_forest", forest)
 
 
-def _boosting(cls: Any, p: dict[str, Any], categorical: list[int] | None, seed: int, **extra: Any) -> Any:
+def _boosting(cls: Any, p: dict[str, Any], seed: int, **extra: Any) -> Any:
     """A boosting model from HistGradientBoostingParams as a dict."""
     return cls(
         learning_rate=p["learning_rate"],
@@ -112,30 +110,24 @@ def _boosting(cls: Any, p: dict[str, Any], categorical: list[int] | None, seed: 
         max_leaf_nodes=p["max_leaf_nodes"],
         min_samples_leaf=p["min_samples_leaf"],
         l2_regularization=p["l2_regularization"],
-        categorical_features=categorical,  # station ids (< max_bins); unseen ones count as missing
         early_stopping=False,
         random_state=seed,
         **extra,
     )
 
 
-def _regressor(name: ModelName, params: TrainParams, features: list[str]) -> Pipeline:
-    categorical = [i for i, f in enumerate(features) if f in CATEGORICAL]
-    numeric = [i for i, f in enumerate(features) if f not in CATEGORICAL]
-    station = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+def _regressor(name: ModelName, params: TrainParams) -> Pipeline:
     estimator: Any
     if name == "hist_gradient_boosting":
-        # Trees split on NaN and on the station as a category natively: no column transformer (its
-        # per-call cost is ~10% of a one-request prediction; the predictions are the same).
+        # Trees split on NaN natively: no column transformer (its per-call cost is ~10% of a one-request
+        # prediction; the predictions are the same).
         boosting = _boosting(
-            HistGradientBoostingRegressor,
-            params.hist_gradient_boosting.model_dump(),
-            categorical,
-            params.seed,
+            HistGradientBoostingRegressor, params.hist_gradient_boosting.model_dump(), params.seed
         )
         return Pipeline([("model", boosting)])
+    prepare: Any
     if name == "random_forest":
-        numeric_step = SimpleImputer(strategy="median")
+        prepare = SimpleImputer(strategy="median")
         rf = params.random_forest
         estimator = RandomForestRegressor(
             n_estimators=rf.n_estimators,
@@ -145,13 +137,9 @@ def _regressor(name: ModelName, params: TrainParams, features: list[str]) -> Pip
             n_jobs=-1,  # trees are seeded one by one: the forest is the same on any number of cores
         )
     else:
-        numeric_step = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        prepare = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
         estimator = Ridge(alpha=params.ridge.alpha)
-    columns = ColumnTransformer(
-        [("station", station, categorical), ("numeric", numeric_step, numeric)],
-        verbose_feature_names_out=False,
-    )
-    return Pipeline([("columns", columns), ("model", estimator)])
+    return Pipeline([("prepare", prepare), ("model", estimator)])
 
 
 def _apply(model: Pipeline, features: np.ndarray) -> np.ndarray:
@@ -276,10 +264,6 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError("Forecaster.fit needs the wet_window labels (fit(..., model__wet=...))")
         x, y, wet = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64"), np.asarray(wet, bool)
         self.wet_rows_ = _fingerprint(x, wet)
-        # No categorical_features: with them the boosting models keep an OrdinalEncoder whose pickle differs
-        # between identical runs (shared-object memo), and model bytes must repeat. Trees split station ids
-        # as numbers just as well (one station in the real record).
-        categorical = None
         if wet_part is not None:
             self._take_wet_part(wet_part)
         else:
@@ -289,19 +273,15 @@ class Forecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             names = [*self.features, "wet_climatology"]
             constraints = [WET_MONOTONIC.get(f, 0) if self.monotonic else 0 for f in names]
             self.classifier_ = _boosting(
-                HistGradientBoostingClassifier, self.wet_classifier, categorical, self.seed,
+                HistGradientBoostingClassifier, self.wet_classifier, self.seed,
                 monotonic_cst=constraints,
             ).fit(self._with_climatology(x), wet)  # fmt: skip
         xc = self._with_climatology(x)
         self.level_mean_ = float(np.mean(y))
         y_score, y = y, y - self._baseline(x)  # the score models' target; y_score for the interval
         if self.hurdle is not None:
-            self.wet_model_ = _boosting(
-                HistGradientBoostingRegressor, self.hurdle["wet"], categorical, self.seed
-            )
-            self.dry_model_ = _boosting(
-                HistGradientBoostingRegressor, self.hurdle["dry"], categorical, self.seed
-            )
+            self.wet_model_ = _boosting(HistGradientBoostingRegressor, self.hurdle["wet"], self.seed)
+            self.dry_model_ = _boosting(HistGradientBoostingRegressor, self.hurdle["dry"], self.seed)
             self.wet_model_.fit(xc[wet], y[wet])
             self.dry_model_.fit(xc[~wet], y[~wet])
             if self.score_model is not None:  # blended with this model (the weight: `calibrate`)

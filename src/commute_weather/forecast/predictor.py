@@ -27,17 +27,28 @@ class Predictor:
     commute: CommuteParams
     featurize: FeaturizeParams
     comfort: ComfortParams
+    # The stations whose rows the model was fitted on (train's metadata), and whether it also answers for
+    # registry stations it never saw (params serve.unseen_stations, recorded at packaging). An empty set:
+    # a model saved before train recorded its stations, which answers for any registry station as it did.
+    seen_stations: frozenset[int] = frozenset()
+    answers_unseen: bool = True
+
+    def answers_for(self, station_id: int) -> bool:
+        return self.answers_unseen or station_id in self.seen_stations
 
     @classmethod
     def from_artifacts(cls, model_bytes: bytes, metadata: dict[str, Any]) -> Predictor:
         """Rebuild from the saved model and its metadata: the params come from training, not from
         whatever params.yaml says today, so a served model always computes its own features."""
         params = metadata["params"]
+        seen = frozenset(int(s) for s in metadata.get("stations", []))
         return cls(
             model=pickle.loads(model_bytes),  # noqa: S301  (our own artifact, from the gate-approved store)
             commute=CommuteParams.model_validate(params["commute"]),
             featurize=FeaturizeParams.model_validate(params["featurize"]),
             comfort=ComfortParams.model_validate(params["comfort"]),
+            seen_stations=seen,
+            answers_unseen=bool(metadata.get("unseen_stations", not seen)),
         )
 
     @property

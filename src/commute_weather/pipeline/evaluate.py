@@ -79,15 +79,18 @@ def by_station(test: pd.DataFrame, fit_rows: pd.DataFrame, params: PipelineParam
     """Every station's own figures on its test windows: RMSE of the model and both baselines, the model
     against persistence with its paired block-bootstrap interval (the gate's per-station check reads it),
     season and wet/dry slices, P(wet) and interval scores, and whether the station has a full test year
-    (gate.station_full_year_days scored dates)."""
+    (gate.station_full_year_days scored dates), and whether the model was fitted on any of its rows (`seen`:
+    false is what a user of a station without history gets)."""
     out: dict[str, Any] = {}
     labels = slice_labels(test)
+    seen = set(fit_rows["station_id"].unique())
     for station, rows in test.groupby("station_id", sort=True):
         actual = rows["label"].to_numpy()
         days = int(rows["date"].nunique())
         out[str(station)] = {
             "rows": len(rows),
             "days": days,
+            "seen": station in seen,
             "full_test_year": days >= params.gate.station_full_year_days,
             **{f"{p}_rmse": round(rmse(actual, rows[p]), 4) for p in PREDICTORS},
             "vs_persistence": against_persistence(

@@ -20,6 +20,7 @@ from commute_weather.config import load_params
 from commute_weather.forecast.gate import gate_table
 from commute_weather.paths import DatasetPaths
 from commute_weather.pipeline.evaluate import PREDICTORS
+from commute_weather.stations import station_name
 
 
 def metrics_table(name: str, metrics: dict[str, Any]) -> Table:
@@ -60,7 +61,10 @@ def slices_table(metrics: dict[str, Any]) -> Table:
 def stations_table(metrics: dict[str, Any]) -> Table:
     """Every station's own test figures (metrics.json `by_station`): model and persistence RMSE, skill over
     persistence with its paired interval, the worst season, wet windows, Brier skill and coverage."""
-    table = Table(title="per station (test period; * = full test year, judged by the gate)")
+    table = Table(
+        title="per station (test period; * = full test year, judged by the gate; "
+        "unseen = never in the training periods)"
+    )
     for column in ("station", "windows", "model", "persistence", "skill (95% interval)", "winter",
                    "wet", "Brier skill", "coverage"):  # fmt: skip
         table.add_column(column, justify="left" if column == "station" else "right")
@@ -74,12 +78,44 @@ def stations_table(metrics: dict[str, Any]) -> Table:
             cell = s["slices"][kind].get(value)
             return "-" if cell is None else f"{cell['model_rmse']:.1f} vs {cell['persistence_rmse']:.1f}"
 
+        marks = (" *" if s["full_test_year"] else "") + ("" if s.get("seen", True) else " unseen")
         table.add_row(
-            f"{station}{' *' if s['full_test_year'] else ''}", f"{s['rows']:,}", f"{s['model_rmse']:.3f}",
+            f"{station_name(int(station))}{marks}", f"{s['rows']:,}", f"{s['model_rmse']:.3f}",
             f"{s['persistence_rmse']:.3f}", skill, model_vs_persistence("season", "winter"),
             model_vs_persistence("wetness", "wet"), f"{s['probabilistic']['brier_skill_vs_persistence']:.3f}",
             f"{s['probabilistic']['interval_coverage']:.0%}",
         )  # fmt: skip
+    return table
+
+
+def unseen_table(unseen: dict[str, Any]) -> Table:
+    """Leave-one-station-out (metrics/<served>/unseen.json): each station's test RMSE from the model fitted
+    without its rows beside the shipped model, which saw them, and persistence."""
+    table = Table(
+        title=f"a station the model never saw: {unseen['model']} fitted without each station's rows"
+    )
+    for column in ("station", "windows", "without it", "with it", "persistence", "skill without it (95%)",
+                   "without - with (95%)", "wet: without / with / persistence",
+                   "winter mornings: without / with / persistence"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "station" else "right")
+    for f in unseen["stations"].values():
+        versus, change = f["unseen_vs_persistence"], f["unseen_vs_seen"]
+
+        def trio(name: str, f: dict[str, Any] = f) -> str:
+            c = f["slices"][name]
+            return f"{c['unseen_rmse']:.1f} / {c['seen_rmse']:.1f} / {c['persistence_rmse']:.1f}"
+
+        table.add_row(
+            f["name"], f"{f['rows']:,}", f"{f['unseen_rmse']:.3f}", f"{f['seen_rmse']:.3f}",
+            f"{f['persistence_rmse']:.3f}",
+            f"{versus['skill']:+.3f} ({versus['skill_low']:+.3f} to {versus['skill_high']:+.3f})",
+            f"{change['rmse_change']:+.3f} ({change['low']:+.3f} to {change['high']:+.3f})",
+            trio("wet"), trio("winter_mornings"),
+        )  # fmt: skip
+    never = ", ".join(station_name(s) for s in unseen["never_in_training"])
+    table.caption = (
+        f"never in the training periods (their own rows above are unseen figures): {never or 'none'}"
+    )
     return table
 
 
@@ -154,8 +190,9 @@ def selection_table(selection: dict[str, Any]) -> Table:
     return table
 
 
-def pipeline_outputs(dvc_yaml: Path, names: list[str]) -> list[Path]:
-    """Every output and metrics file the stages of dvc.yaml declare, for each dataset, in stage order."""
+def pipeline_outputs(dvc_yaml: Path, names: list[str], served: str) -> list[Path]:
+    """Every output and metrics file the stages of dvc.yaml declare, for each dataset (or the served one),
+    in stage order."""
     stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
     paths = []
     for stage in stages.values():
@@ -165,7 +202,7 @@ def pipeline_outputs(dvc_yaml: Path, names: list[str]) -> list[Path]:
             paths += (
                 [Path(template.replace("${key}", name)) for name in names]
                 if "foreach" in stage
-                else [Path(template)]
+                else [Path(template.replace("${serve.dataset}", served))]
             )
     return paths
 
@@ -190,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     console = Console()
     names = params.dataset_names
-    console.print(outputs_table(pipeline_outputs(args.dvc_yaml, names)))
+    console.print(outputs_table(pipeline_outputs(args.dvc_yaml, names, params.serve.dataset)))
     for name in names:
         paths = DatasetPaths(name)
         metrics = io.read_json(paths.metrics)
@@ -200,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print(probabilistic_line(metrics))
         if len(metrics.get("by_station", {})) > 1:
             console.print(stations_table(metrics))
+        if paths.unseen.exists():
+            console.print(unseen_table(io.read_json(paths.unseen)))
         console.print(selection_table(io.read_json(paths.selection)))
         console.print(gate_table(io.read_json(paths.gate)))
     console.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")

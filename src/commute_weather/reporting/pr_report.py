@@ -36,7 +36,7 @@ from commute_weather.forecast.gate import (
 )
 from commute_weather.paths import DatasetPaths
 from commute_weather.pipeline.summary import SELECTION_COLUMNS, selection_caption, selection_rows
-from commute_weather.stations import KNOWN_STATIONS
+from commute_weather.stations import station_name
 
 HEADLINE = "model.rmse"
 # The metrics table's rows (metrics.json names) and the comparison's change that carries each one's
@@ -193,9 +193,8 @@ def headline(
     return f"{line} No interval (see its section)." if no_interval else line
 
 
-def station_name(station: str) -> str:
-    known = KNOWN_STATIONS.get(int(station)) if station.isdigit() else None
-    return f"{station} {known.name}" if known else station
+def station_label(station: str) -> str:
+    return station_name(int(station)) if station.isdigit() else station
 
 
 def station_lines(sections: list[DatasetSection]) -> list[str]:
@@ -210,7 +209,7 @@ def station_lines(sections: list[DatasetSection]) -> list[str]:
         for station, c in stations.items():
             if detectable(c):
                 lines.append(
-                    f"- {section.name}, station {station_name(station)}: RMSE {c.base:.3f} → {c.pr:.3f} "
+                    f"- {section.name}, station {station_label(station)}: RMSE {c.base:.3f} → {c.pr:.3f} "
                     f"({c.change:+.4f}, {interval(c)}): {mark(c)}"
                 )
     if not compared:
@@ -306,7 +305,7 @@ def slice_table(section: DatasetSection) -> dict[str, list[str]]:
             cells.setdefault((kind, value), (c.base, c.pr))
     out: dict[str, list[str]] = {}
     for (kind, value), (old, new) in sorted(cells.items()):
-        label = station_name(value) if kind == "station" else value
+        label = station_label(value) if kind == "station" else value
         out.setdefault(kind, []).append(row(label, old, new, compared.get(kind, {}).get(value)))
     return out
 

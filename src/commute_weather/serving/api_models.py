@@ -106,6 +106,10 @@ class ForecastRequest(BaseModel):
 
 class Forecast(BaseModel):
     station_id: int
+    station_seen: bool = Field(
+        description="whether the model was trained on this station's rows; false: it places the station by "
+        "its coordinates and altitude only (see /model for how such stations score)"
+    )
     date: dt.date
     window: Window
     issue_at: dt.datetime = Field(description="the forecast uses observations up to this hour")
@@ -149,6 +153,15 @@ class ErrorBody(BaseModel):
     )
 
 
+class StationCard(BaseModel):
+    station_id: int
+    name: str
+    seen: bool = Field(description="the model was trained on this station's rows")
+    test: dict[str, Any] | None = Field(
+        description="the station's test-year figures (model, persistence, skill and its interval), if any"
+    )
+
+
 class ModelCard(BaseModel):
     tag: str
     git_sha: str
@@ -159,3 +172,7 @@ class ModelCard(BaseModel):
     metrics: dict[str, Any]
     gate: dict[str, Any]
     params: dict[str, Any]
+    stations: list[StationCard] = Field(
+        description="the stations answered: those trained on, and those with test figures"
+    )
+    unseen_stations: bool = Field(description="whether any other registry station is answered too")

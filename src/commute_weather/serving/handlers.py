@@ -14,10 +14,11 @@ from commute_weather.config import Window
 from commute_weather.forecast import features
 from commute_weather.forecast.comfort import comfort_label
 from commute_weather.forecast.predictor import Predictor
-from commute_weather.serving.api_models import Forecast, ForecastRequest, Observation
+from commute_weather.serving.api_models import Forecast, ForecastRequest, Observation, StationCard
 from commute_weather.sources.kma.client import KmaClient
 from commute_weather.sources.kma.typ01 import parse_typ01
 from commute_weather.sources.normalize import normalize
+from commute_weather.stations import KNOWN_STATIONS, station_name
 
 HOUR = dt.timedelta(hours=1)
 
@@ -63,11 +64,41 @@ def history(request: ForecastRequest, issue: dt.datetime) -> dict[str, Any]:
     return columns
 
 
+def check_station(predictor: Predictor, station_id: int, prefix: str = "") -> None:
+    """The served model answers for the stations it was trained on (and any registry station only when
+    packaged with serve.unseen_stations)."""
+    if not predictor.answers_for(station_id):
+        known = ", ".join(station_name(s) for s in sorted(predictor.seen_stations))
+        raise RequestError(
+            f"{prefix}station_id: the served model was not trained on station {station_id} and answers only "
+            f"for the stations it was trained on: {known}"
+        )
+
+
+def station_cards(predictor: Predictor, metrics: dict[str, Any]) -> list[StationCard]:
+    """/model's station list: every station trained on or scored on the test year, with its test figures
+    (`seen` false: what the model does for a station it never saw)."""
+    tested = metrics.get("by_station", {})
+    ids = sorted(predictor.seen_stations | {int(s) for s in tested})
+    figures = ("rows", "model_rmse", "persistence_rmse", "vs_persistence", "probabilistic")
+    return [
+        StationCard(
+            station_id=s,
+            name=KNOWN_STATIONS[s].name if s in KNOWN_STATIONS else str(s),
+            seen=s in predictor.seen_stations,
+            test={k: tested[str(s)][k] for k in figures if k in tested[str(s)]} if str(s) in tested else None,
+        )
+        for s in ids
+    ]
+
+
 def check_requests(predictor: Predictor, requests: list[ForecastRequest]) -> list[dt.datetime]:
     """Check every request (RequestError names the first bad one); their issue times."""
     issues = [issue_time(predictor, r) for r in requests]
     for i, (request, issue) in enumerate(zip(requests, issues, strict=True)):
-        check_history(predictor, request, issue, prefix=f"requests[{i}]." if len(requests) > 1 else "")
+        prefix = f"requests[{i}]." if len(requests) > 1 else ""
+        check_station(predictor, request.station_id, prefix)
+        check_history(predictor, request, issue, prefix)
     return issues
 
 
@@ -107,6 +138,7 @@ def forecast_checked(
         answers.append(
             Forecast(
                 station_id=request.station_id,
+                station_seen=request.station_id in predictor.seen_stations,
                 date=request.date,
                 window=request.window,
                 issue_at=issue,
@@ -133,7 +165,12 @@ def warmup_request(predictor: Predictor) -> ForecastRequest:
     mild = {"temperature_c": 18.0, "dew_point_c": 10.0, "humidity_pct": 60.0, "wind_speed_ms": 2.0}
     observations = [{"observed_at": t.isoformat(), **mild} for t in hours]
     return ForecastRequest.model_validate(
-        {"station_id": 108, "date": day.date(), "window": "morning", "observations": observations}
+        {
+            "station_id": min(predictor.seen_stations, default=108),
+            "date": day.date(),
+            "window": "morning",
+            "observations": observations,
+        }
     )
 
 

@@ -96,6 +96,19 @@ def check_evaluated(files: list[Path], root: Path) -> list[str]:
     return stages
 
 
+def unseen_station_evidence(metrics: dict[str, Any]) -> str | None:
+    """Why the model may not answer for stations it never saw (serve.unseen_stations), or None when its own
+    test year shows it beating persistence detectably (the paired interval wholly below zero) at every
+    station it was not trained on."""
+    unseen = {s: f for s, f in metrics.get("by_station", {}).items() if not f.get("seen", True)}
+    if not unseen:
+        return "its test year holds no station it was not trained on, so nothing shows how it does on one"
+    failing = [s for s, f in sorted(unseen.items()) if not f["vs_persistence"]["high"] < 0]
+    if failing:
+        return f"it is not detectably better than persistence at the unseen stations {', '.join(failing)}"
+    return None
+
+
 def save_model(model_path: Path, metadata: dict[str, Any], version: str) -> str:
     import bentoml  # noqa: PLC0415  (slow to import; only packaging needs it)
     from bentoml.exceptions import NotFound  # noqa: PLC0415
@@ -146,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         if not gate["approved"]:
             failed = ", ".join(c["check"] for c in gate["checks"] if not c["passed"])
             raise StageError(f"refusing to package a model the gate did not approve (failed: {failed})")
+        if params.serve.unseen_stations and (why := unseen_station_evidence(metrics)):
+            raise StageError(f"serve.unseen_stations is true, but {why}: set it to false")
         version = bento_version(args.allow_dirty)
         # The commit is recorded here, not by train: a commit-dependent pipeline output would change
         # dvc.lock on every rerun. This commit's dvc.lock pins the exact model and data hashes.
@@ -155,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             "metrics": metrics,
             "gate": gate,
             "model_sha256": file_digest(paths.model),
+            "unseen_stations": params.serve.unseen_stations,
         }
         model_tag = save_model(paths.model, metadata, version)
         console.print(f"saved model {model_tag}")

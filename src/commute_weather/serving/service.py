@@ -48,10 +48,12 @@ from commute_weather.serving.batching import Batcher
 from commute_weather.serving.handlers import (
     RequestError,
     check_requests,
+    check_station,
     forecast,
     forecast_checked,
     live_request,
     next_window,
+    station_cards,
     warmup_request,
 )
 from commute_weather.serving.packaging import MODEL_FILE, MODEL_NAME
@@ -154,7 +156,13 @@ class CommuteComfort:
         """The served model: version, metrics and the gate checks that approved it."""
         fields = ("git_sha", "model", "features", "train_rows", "metrics", "gate", "params")
         card = {name: self.metadata[name] for name in fields}
-        return ModelCard(tag=self.tag, model_sha256=self.model_sha256, **card)
+        return ModelCard(
+            tag=self.tag,
+            model_sha256=self.model_sha256,
+            stations=station_cards(self.predictor, self.metadata["metrics"]),
+            unseen_stations=self.predictor.answers_unseen,
+            **card,
+        )
 
     def _fetch_done(self) -> None:
         self.kma_busy -= 1
@@ -165,6 +173,10 @@ class CommuteComfort:
         passed, the forecast from the latest observations fetched from the KMA API Hub."""
         if station_id not in KNOWN_STATIONS:
             raise BadInput(f"station_id: unknown KMA station {station_id}; known: {sorted(KNOWN_STATIONS)}")
+        try:
+            check_station(self.predictor, station_id)
+        except RequestError as exc:
+            raise BadInput(str(exc)) from None
         fixed = os.environ.get(NOW_ENV, "").strip()
         now = pd.Timestamp(fixed).tz_convert(KST) if fixed else pd.Timestamp.now(tz=KST)
         day, name, issue = next_window(self.predictor, now, window)
