@@ -128,6 +128,24 @@ def test_of_several_detectable_winners_the_lowest_rmse_is_chosen(params: Pipelin
     assert choose("hist_gradient_boosting", scores, vs_default, rule)[0] == "random_forest"
 
 
+@pytest.mark.parametrize(("hurdle_minus_forest_high", "chosen"), [(0.3, "random_forest"), (-0.05, "hurdle")])
+def test_of_several_winners_a_point_difference_they_cannot_tell_apart_does_not_decide(
+    params: PipelineParams, hurdle_minus_forest_high: float, chosen: str
+) -> None:
+    scores = {"hist_gradient_boosting": 10.0, "random_forest": 9.5, "hurdle": 9.45}
+    vs_default = {"random_forest": detectable(-0.1), "hurdle": detectable(-0.1)}
+    rule = params.train.selection.model_copy(update={"candidates": tuple(scores)})
+    asked = []
+
+    def versus(first: str, other: str) -> dict[str, float]:
+        asked.append((first, other))
+        return detectable(hurdle_minus_forest_high)
+
+    picked, reason = choose("hist_gradient_boosting", scores, vs_default, rule, versus)
+    assert (picked, asked) == (chosen, [("random_forest", "hurdle")])
+    assert "of the winners random_forest, hurdle" in reason
+
+
 def small_params(params: PipelineParams) -> PipelineParams:
     train = params.train.model_copy(update={"random_forest": params.train.random_forest.model_copy(
         update={"n_estimators": 10})})  # fmt: skip

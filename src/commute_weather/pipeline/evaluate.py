@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
-from commute_weather.config import PipelineParams, load_params
+from commute_weather.config import CompareParams, PipelineParams, load_params
 from commute_weather.forecast.compare import against_persistence
 from commute_weather.forecast.features import feature_names
 from commute_weather.forecast.gate import evaluate_gate, gate_table
@@ -67,11 +67,15 @@ def scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     }
 
 
-def slice_rmse(test: pd.DataFrame, by: pd.Series) -> dict[str, dict[str, float]]:
-    out = {}
+def slice_rmse(test: pd.DataFrame, by: pd.Series, params: CompareParams) -> dict[str, dict[str, Any]]:
+    """Each slice's RMSE per predictor and the model against persistence with its paired interval."""
+    out: dict[str, dict[str, Any]] = {}
     for value, rows in test.groupby(by, sort=True):
         out[str(value)] = {f"{p}_rmse": round(rmse(rows["label"], rows[p]), 4) for p in PREDICTORS}
         out[str(value)]["rows"] = len(rows)
+        out[str(value)]["vs_persistence"] = against_persistence(
+            rows["date"], rows["label"], rows["model"], rows["persistence"], params
+        )
     return out
 
 
@@ -102,7 +106,8 @@ def by_station(test: pd.DataFrame, fit_rows: pd.DataFrame, params: PipelineParam
                 wet_climatology(fit_rows, rows),
             ),
             "slices": {
-                kind: slice_rmse(rows, labels[kind].loc[rows.index]) for kind in ("season", "wetness")
+                kind: slice_rmse(rows, labels[kind].loc[rows.index], params.compare)
+                for kind in ("season", "wetness")
             },
         }
     return out
@@ -134,7 +139,9 @@ def evaluate(
         wet_climatology(fit_rows, test),
     )  # fmt: skip
     labels = slice_labels(test)
-    metrics["slices"] = {kind: slice_rmse(test, labels[kind]) for kind in ("window", "season", "wetness")}
+    metrics["slices"] = {
+        kind: slice_rmse(test, labels[kind], params.compare) for kind in ("window", "season", "wetness")
+    }
     metrics["by_station"] = by_station(test, fit_rows, params)
     metrics["rows"] = {
         "train": len(fit_rows),

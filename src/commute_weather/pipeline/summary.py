@@ -76,7 +76,10 @@ def stations_table(metrics: dict[str, Any]) -> Table:
 
         def model_vs_persistence(kind: str, value: str, s: dict[str, Any] = s) -> str:
             cell = s["slices"][kind].get(value)
-            return "-" if cell is None else f"{cell['model_rmse']:.1f} vs {cell['persistence_rmse']:.1f}"
+            if cell is None:
+                return "-"
+            worse = cell.get("vs_persistence", {}).get("verdict") == "worsens"
+            return f"{cell['model_rmse']:.1f} vs {cell['persistence_rmse']:.1f}{' WORSE' if worse else ''}"
 
         marks = (" *" if s["full_test_year"] else "") + ("" if s.get("seen", True) else " unseen")
         table.add_row(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import ModelName, PipelineParams, SelectionParams, load_params
-from commute_weather.forecast.compare import selection_intervals
+from commute_weather.forecast.compare import rmse_change, selection_intervals
 from commute_weather.forecast.features import feature_names
 from commute_weather.forecast.model import (
     Forecaster,
@@ -87,10 +88,11 @@ def cross_calibrated(
 
 def compare_candidates(
     train: pd.DataFrame, validation: pd.DataFrame, params: PipelineParams
-) -> tuple[dict[str, Any], dict[str, Pipeline]]:
+) -> tuple[dict[str, Any], dict[str, Pipeline], Callable[[str, str], dict[str, Any]]]:
     """Every candidate fitted on `train` and scored on `validation`, beside persistence on the same rows;
-    and the candidates, calibrated on the whole validation period. The figures are cross-calibrated
-    (see `cross_calibrated`): out of sample for the fit and for the calibration."""
+    the candidates, calibrated on the whole validation period; and a paired comparison of two candidates
+    on those windows (for `choose`). The figures are cross-calibrated (see `cross_calibrated`): out of
+    sample for the fit and for the calibration."""
     scorable = validation[validation["persistence_score"].notna()]
     actual = scorable["label"].to_numpy()
     persistence = rmse(actual, scorable["persistence_score"].to_numpy())
@@ -117,7 +119,14 @@ def compare_candidates(
     record["intervals"] = selection_intervals(
         scorable["date"], actual, scores, scorable["persistence_score"], params.train.model, params.compare
     )
-    return record, models
+
+    def versus(first: str, other: str) -> dict[str, Any]:
+        """`other`'s validation RMSE minus `first`'s with its paired interval, kept in the record."""
+        change = rmse_change(scorable["date"], actual, scores[first], scores[other], params.compare)
+        record["intervals"].setdefault("between_winners", {})[f"{other} - {first}"] = change
+        return change
+
+    return record, models, versus
 
 
 def choose(
@@ -125,10 +134,13 @@ def choose(
     rmse_by_model: dict[str, float],
     vs_default: dict[str, dict[str, Any]],
     rule: SelectionParams,
+    versus: Callable[[str, str], dict[str, Any]] | None = None,
 ) -> tuple[ModelName, str]:
     """The selection rule: the default unless another candidate beats it by more than the margin with a
-    paired interval of the difference (`vs_default`: compare.selection_intervals) wholly below zero; of
-    several such candidates the one with the lowest RMSE."""
+    paired interval of the difference (`vs_default`: compare.selection_intervals) wholly below zero. Of
+    several such winners, the first in `rule.candidates`' order, unless a later one is detectably better
+    than it (`versus(a, b)`: the interval of b's RMSE minus a's): a point difference between two winners
+    that the intervals cannot tell apart does not decide. Without `versus`, the lowest RMSE."""
     best = min(rule.candidates, key=lambda name: (rmse_by_model[name], name != default))
     if best == default:
         return default, f"the default {default} has the lowest validation RMSE"
@@ -141,10 +153,23 @@ def choose(
 
     winners = [n for n in rule.candidates if gain(n) > rule.min_rmse_gain and vs_default[n]["high"] < 0]
     if winners:
-        chosen = min(winners, key=lambda name: rmse_by_model[name])
+        if versus is None:
+            chosen = min(winners, key=lambda name: rmse_by_model[name])
+            among = ""
+        else:
+            chosen = winners[0]
+            for other in winners[1:]:
+                if versus(chosen, other)["high"] < 0:
+                    chosen = other
+            among = (
+                f"; of the winners {', '.join(winners)}, the first in the candidates' order that no other "
+                "beats detectably"
+                if len(winners) > 1
+                else ""
+            )
         return chosen, (
             f"{chosen} beats the default {default} by {gain(chosen):.3f} > {rule.min_rmse_gain} RMSE "
-            f"({interval(chosen)})"
+            f"({interval(chosen)}){among}"
         )
     if gain(best) <= rule.min_rmse_gain:
         return default, (
@@ -174,11 +199,12 @@ def select_and_fit(
             f"{params.gate.min_train_rows:,}. Ingest more months or stations, or shorten split.test_days."
         )
     train, validation = fit_rows[split == "train"], fit_rows[split == "validation"]
-    comparison, calibrated = compare_candidates(train, validation, params)
+    comparison, calibrated, versus = compare_candidates(train, validation, params)
     rmse_by_model = {name: c["rmse"] for name, c in comparison["candidates"].items()}
     chosen, reason = choose(
-        params.train.model, rmse_by_model, comparison["intervals"]["vs_default"], params.train.selection
-    )
+        params.train.model, rmse_by_model, comparison["intervals"]["vs_default"], params.train.selection,
+        versus,
+    )  # fmt: skip
     first_day, last_day = periods(dataset["date"], periods_params).dates("validation", dataset["date"].min())
     record = {
         "validation": {
