@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from commute_weather.config import PipelineParams
 from commute_weather.forecast import gate
@@ -208,7 +209,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A directory laid out like the repository's (params.yaml, metrics/), where `python -m
     commute_weather.forecast.gate` runs."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(PARAMS.read_text())
+    served_here = yaml.safe_load(PARAMS.read_text()) | {"serve": {"dataset": "cheongju"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(served_here, allow_unicode=True))
     (tmp_path / "metrics" / "cheongju").mkdir(parents=True)
     return tmp_path
 

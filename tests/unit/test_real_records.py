@@ -137,18 +137,32 @@ def test_ingest_of_both_layouts_merges_repairs_and_counts(tmp_path: Path, params
     observations, stats = ingest(dataset, params.ingest, params.validate_.quality, tmp_path / "raw")
     assert set(stats["sources"]) == {"portal", "api_csv"}
     (pair,) = stats["overlaps"]
-    assert (pair["kept"], pair["over"]) == ("portal", "api_csv") and pair["hours"] > 0
+    assert (pair["kept"], pair["over"]) == ("api_csv", "portal") and pair["hours"] > 0
     assert pair["agreeing"] + pair["overridden"] == pair["hours"]
     # the API excerpt's 2018-09-01 00 h appears twice, differing only by the lost '100' of PA: once repaired
     # the copies agree and collapse
     assert stats["sources"]["api_csv"]["duplicate_hours_collapsed"] == 1
     assert stats["repaired_by_rule"][TEMPERATURE_SIGN_FLIP] >= 1
     assert {a["column"] for a in stats["absent_columns"]} >= {"해면기압(hPa)", "현상번호(국내식)"}
+    # the API CSV's damaged hour (10.3 C, the sign lost) is kept, repaired to exactly the portal's -10.3 C
     hour = at(observations, "2018-01-11 00:00")
-    assert hour["temperature_c"] == -10.3 and hour["source_file"] == PORTAL.name
-    # the portal has no sea-level pressure: derived from station pressure, altitude and temperature
-    assert stats["sea_level_pressure_derived_hours"] > 0 and 1000 < hour["pressure_hpa"] < 1050
+    assert hour["temperature_c"] == -10.3 and hour["source_file"] == f"api/{API_CSV.name}"
+    assert 1000 < hour["pressure_hpa"] < 1050
     assert (tmp_path / "raw" / "api" / API_CSV.name).read_bytes() == API_CSV.read_bytes()
+
+
+def test_an_export_without_sea_level_pressure_gets_it_derived_and_counted(
+    tmp_path: Path, params: PipelineParams
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(PORTAL, folder / PORTAL.name)
+    dataset = DatasetParams(source="csv", real=True, stations=(108,), start_month="2018-01",
+                            end_month="2019-01", input=folder)  # fmt: skip
+    observations, stats = ingest(dataset, params.ingest, params.validate_.quality, tmp_path / "raw")
+    # from station pressure, the station's altitude and temperature
+    assert stats["sea_level_pressure_derived_hours"] == observations["pressure_hpa"].notna().sum() > 0
+    assert observations["pressure_hpa"].dropna().between(980, 1050).all()
 
 
 def test_a_month_held_only_at_an_export_edge_is_a_stub_not_an_incomplete_month() -> None:
