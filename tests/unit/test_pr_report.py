@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from commute_weather.forecast.compare import Change, Comparison, compare_frames, selection_intervals
+from commute_weather.forecast.compare import (
+    DIFFERENT_WINDOWS,
+    Change,
+    Comparison,
+    compare_frames,
+    selection_intervals,
+)
 from commute_weather.forecast.model import rmse
 from commute_weather.reporting.pr_report import (
     COMMENT_LIMIT,
@@ -285,6 +291,17 @@ def test_headline_improves_when_the_interval_is_below_zero() -> None:
     better = base.assign(model=base["label"] + 0.5 * (base["model"] - base["label"]))
     line = headline({}, "main", "cheongju", compare_frames(base, better, PARAMS))
     assert line.endswith("): improves** (vs `main`)")
+
+
+def test_two_rmses_of_different_windows_get_no_verdict() -> None:
+    changes = metric_changes(
+        {"metrics/network/metrics.json": {"model.rmse": {"old": 8.571, "new": 8.636}}},
+        Path("metrics/network/metrics.json"),
+    )
+    reason = f"{DIFFERENT_WINDOWS}: base 6393, PR 7123, common 6393, only in base 0, only in PR 730"
+    line = headline(changes, "main", "network", None, reason)
+    assert line.startswith("**network: RMSE 8.571 → 8.636 on other test windows than `main`'s")
+    assert "not comparable, no verdict" in line and "WORSENS" not in line
 
 
 def test_without_an_interval_the_point_headline_stays_and_the_section_says_why() -> None:

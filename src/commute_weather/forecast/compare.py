@@ -363,6 +363,11 @@ class AlignmentError(ValueError):
     """The base and PR predictions do not cover the same windows, or do not score the same labels."""
 
 
+# How AlignmentError's message starts when the two sides score different windows (the report's headline
+# then gives no verdict: the two RMSEs are of different windows).
+DIFFERENT_WINDOWS = "base and PR predictions cover different windows"
+
+
 def align_predictions(
     base: pd.DataFrame,
     pr: pd.DataFrame,
@@ -392,7 +397,7 @@ def align_predictions(
     if only_base or only_pr:
         examples = merged.loc[merged["_merge"] != "both", KEY].head(3).to_dict("records")
         raise AlignmentError(
-            f"base and PR predictions cover different windows: base {len(base)}, PR {len(pr)}, "
+            f"{DIFFERENT_WINDOWS}: base {len(base)}, PR {len(pr)}, "
             f"common {len(merged) - only_base - only_pr}, only in base {only_base}, only in PR {only_pr} "
             f"(e.g. {examples}); a paired comparison needs the same test windows on both sides"
         )

@@ -27,7 +27,7 @@ from typing import Any
 from commute_weather import io
 from commute_weather.cli import StageError, console, run
 from commute_weather.config import load_params
-from commute_weather.forecast.compare import Change, Comparison, Verdict
+from commute_weather.forecast.compare import DIFFERENT_WINDOWS, Change, Comparison, Verdict
 from commute_weather.forecast.gate import (
     describe_value,
     describe_verdict,
@@ -170,7 +170,8 @@ def headline(
     no_interval: str | None = None,
 ) -> str:
     """The dataset's first line. With a comparison of both sides' predictions its verdict comes from the
-    RMSE change's interval (improves, WORSENS, no detectable change); without, from the point change."""
+    RMSE change's interval (improves, WORSENS, no detectable change); without, from the point change,
+    unless the two sides scored different windows (a changed split or station list): no verdict then."""
     if comparison is not None:
         c = comparison.changes["rmse"]
         return (
@@ -182,6 +183,11 @@ def headline(
         return f"**{dataset}: no model metrics to compare with `{base}`.**"
     if rmse.old is None or rmse.change is None:
         return f"**{dataset}: first model, RMSE {rmse.new:.3f}** (no metrics on `{base}`)."
+    if no_interval and no_interval.startswith(DIFFERENT_WINDOWS):
+        return (
+            f"**{dataset}: RMSE {rmse.old:.3f} → {rmse.new:.3f} on other test windows than `{base}`'s: "
+            "not comparable, no verdict.** (see its section)"
+        )
     if abs(rmse.change) <= TOLERANCE:
         word = "leaves unchanged"
     else:
