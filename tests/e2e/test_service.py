@@ -319,12 +319,30 @@ def test_model_card_health_and_metrics(service: str, packaged: tuple[Path, dict[
     assert card["model_sha256"] == hashlib.sha256(model).hexdigest()
     assert card["gate"]["approved"] is True
     assert {c["check"] for c in card["gate"]["checks"]} >= {"rmse_max", "min_skill", "min_train_rows"}
+    # the SMALL pipeline's model knows Cheongju only, and says how it did there
+    assert [(c["station_id"], c["name"], c["seen"]) for c in card["stations"]] == [(131, "Cheongju", True)]
+    assert card["stations"][0]["test"]["model_rmse"] == card["metrics"]["model"]["rmse"]
+    assert card["unseen_stations"] is False
     for path in ("/livez", "/readyz", "/metrics"):
         assert httpx.get(f"{service}{path}", timeout=10).status_code == 200, path
 
 
+def test_a_station_the_model_was_not_trained_on_is_a_400_naming_the_ones_it_knows(service: str) -> None:
+    body = json.loads((REPO / "examples/predict_request.json").read_text())
+    answered = httpx.post(f"{service}/predict", json=body, timeout=30)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["station_seen"] is True
+    body["request"]["station_id"] = 108  # in the registry, not in the SMALL model's training rows
+    refused = httpx.post(f"{service}/predict", json=body, timeout=30)
+    assert refused.status_code == 400, refused.text
+    assert "not trained on station 108" in refused.json()["error"]
+    assert "131 Cheongju" in refused.json()["error"]
+    live = httpx.post(f"{service}/forecast", json={"station_id": 108}, timeout=30)
+    assert live.status_code == 400 and "131 Cheongju" in live.json()["error"], live.text
+
+
 def test_live_forecast_without_key_is_503_and_says_what_to_set(service: str) -> None:
-    response = httpx.post(f"{service}/forecast", json={"station_id": 108}, timeout=30)
+    response = httpx.post(f"{service}/forecast", json={"station_id": 131}, timeout=30)
     assert response.status_code == 503
     assert response.json() == {
         "error": "live forecasts need KMA_AUTH_KEY set in the service's environment",
@@ -334,10 +352,10 @@ def test_live_forecast_without_key_is_503_and_says_what_to_set(service: str) -> 
 
 def test_forecast_before_issue_time_says_which_window_and_when(service: str) -> None:
     """At 05:30 the evening forecast is not issued yet: no key needed to say when it will be."""
-    response = httpx.post(f"{service}/forecast", json={"station_id": 108, "window": "evening"}, timeout=30)
+    response = httpx.post(f"{service}/forecast", json={"station_id": 131, "window": "evening"}, timeout=30)
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "station_id": 108,
+        "station_id": 131,
         "date": "2024-06-15",
         "window": "evening",
         "issue_at": "2024-06-15T15:00:00+09:00",
@@ -369,7 +387,7 @@ def live_service(packaged: tuple[Path, dict[str, str], str]) -> Iterator[str]:
 
 
 def test_live_forecast_fetches_and_forecasts_the_window_being_issued(live_service: str) -> None:
-    response = httpx.post(f"{live_service}/forecast", json={"station_id": 108}, timeout=60)
+    response = httpx.post(f"{live_service}/forecast", json={"station_id": 131}, timeout=60)
     assert response.status_code == 200, response.text
     answer = response.json()
     assert (answer["date"], answer["window"], answer["issued"]) == ("2024-06-15", "morning", True)
@@ -515,7 +533,7 @@ def test_a_hanging_upstream_never_delays_predict(hanging_upstream_service: str) 
 
     def live(_: int) -> tuple[int, float, dict[str, Any]]:
         started = time.monotonic()
-        response = httpx.post(f"{url}/forecast", json={"station_id": 108}, timeout=60)
+        response = httpx.post(f"{url}/forecast", json={"station_id": 131}, timeout=60)
         return response.status_code, time.monotonic() - started, response.json()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
