@@ -177,9 +177,10 @@ def moto_s3_server(cwd: Path) -> Iterator[str]:
 
 
 def server_processes(port: int) -> list[Any]:
-    """Every process of the server listening on `port`: the session it was started in (circusd, the
-    worker, anything they spawn). Found by its socket, not its command line: BentoML retitles its processes
-    when setproctitle is installed."""
+    """Every process of the server listening on `port`: circusd (`bentoml serve` itself) and everything
+    under it. Found by the listening socket, not by command lines (BentoML retitles its processes when
+    setproctitle is installed), then up to circusd: the worker holding the socket runs in a session of its
+    own, so neither its session nor its process group holds circusd."""
     import psutil  # noqa: PLC0415
 
     listening = {
@@ -187,17 +188,20 @@ def server_processes(port: int) -> list[Any]:
         for c in psutil.net_connections("tcp")
         if c.pid and c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
     }
-    sessions = {os.getsid(pid) for pid in listening}
-    if len(sessions) != 1:
-        raise RuntimeError(f"port {port}: listening pids {listening} in sessions {sessions}")
-
-    def in_session(process: Any) -> bool:
-        try:
-            return os.getsid(process.pid) in sessions
-        except ProcessLookupError:
-            return False
-
-    return [p for p in psutil.process_iter() if in_session(p)]
+    if not listening:
+        raise RuntimeError(f"nothing listens on port {port}")
+    roots = set()
+    for pid in listening:
+        process = psutil.Process(pid)
+        parent = process.parent()
+        is_arbiter = parent is not None and (
+            parent.name() == "circusd" or "bentoml" in " ".join(parent.cmdline())
+        )
+        roots.add(parent if is_arbiter else process)
+    if len(roots) != 1:
+        raise RuntimeError(f"port {port}: listening pids {listening} under {roots}")
+    root = roots.pop()
+    return [root, *root.children(recursive=True)]
 
 
 def server_tree_rss(port: int) -> int:

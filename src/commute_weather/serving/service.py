@@ -102,7 +102,7 @@ INFLIGHT_ENV = "COMMUTE_INFLIGHT_BYTES"
 BODY_TIMEOUT_ENV = "COMMUTE_BODY_TIMEOUT_S"  # the whole body must arrive within this (default 30 s): 408
 NOW_ENV = "COMMUTE_WEATHER_NOW"  # a fixed clock for /forecast (tests and demos), ISO 8601 with offset
 DEFAULT_MAX_BODY = BATCH_BODY_BYTES
-DEFAULT_INFLIGHT = 64 * 2**20
+DEFAULT_INFLIGHT = 96 * 2**20
 DEFAULT_BODY_TIMEOUT_S = 30.0
 # BentoML's own timeout counts from the first byte and answers 504 in a shape of its own; RequestGate
 # answers in ErrorBody first (408 for the upload, 504 for the rest at ANSWER_DEADLINE_S), so BentoML's is
@@ -487,8 +487,11 @@ class RequestGate:
         self.budget = int(env_number(INFLIGHT_ENV, DEFAULT_INFLIGHT))
         self.body_timeout_s = env_number(BODY_TIMEOUT_ENV, DEFAULT_BODY_TIMEOUT_S)
         self.in_flight = 0
-        # One thread: parses run one at a time, so at most one body is being turned into objects.
-        self.parser = ThreadPoolExecutor(1, thread_name_prefix="intake")
+        self.large_in_flight = 0
+        # A thread for large bodies, so that one body at most is being turned into objects at a time, and
+        # one for small ones, so that a /predict never waits for a batch's parse.
+        self.parser = ThreadPoolExecutor(1, thread_name_prefix="intake-large")
+        self.small_parser = ThreadPoolExecutor(1, thread_name_prefix="intake-small")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
@@ -508,17 +511,19 @@ class RequestGate:
             big = len(box[0]) > BIG_BODY_BYTES
             parse = parse_batch if limits.batch else parse_single
             # The parser empties the box: no reference here keeps the bytes alive once they are decoded.
-            parsing = asyncio.get_running_loop().run_in_executor(self.parser, parse, box, spec)
+            pool = self.parser if big else self.small_parser
+            parsing = asyncio.get_running_loop().run_in_executor(pool, parse, box, spec)
             del box
             scope[CHECKED_INPUT] = await parsing
+            del parsing  # it holds the parsed input too
         except IntakeError as exc:
-            self.in_flight -= held[0]
+            self.release(held)
             log.info("client error on %s [%d]: %s", scope["path"], exc.status, exc.message.split(":")[0])
             headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
             await error_response(exc.status, exc.message, exc.fields, headers)(scope, receive, send)
             return
         except ClientGoneError:
-            self.in_flight -= held[0]
+            self.release(held)
             log.info(
                 "client went away on %s before its body arrived (not answered, not an error)", scope["path"]
             )
@@ -527,24 +532,36 @@ class RequestGate:
             await self.answer(scope, receive, send, started)
         finally:
             scope.pop(CHECKED_INPUT, None)
-            self.in_flight -= held[0]
+            self.release(held)
             if big and self.in_flight == 0:
-                self.parser.submit(release_memory)
+                # Later, once this frame and BentoML's (background tasks included) have let go of the input.
+                loop = asyncio.get_running_loop()
+                loop.call_later(1.0, self.parser.submit, release_memory)
 
     def admit(self, held: list[int], size: int) -> None:
-        """Hold `size` body bytes in all (more than `held[0]` so far), or 503 when that would pass the
-        budget while other requests are in flight: one request alone is always admitted."""
+        """Hold `size` body bytes in all (more than `held[0]` so far), or 503 when the bytes in flight
+        would pass the budget. A large body (over BIG_BODY_BYTES) is admitted past the budget when no other
+        large one is in flight, so that small requests cannot starve the largest legal batch; small ones
+        never pass it. Memory is then bounded by one body at the cap plus the budget."""
         if size <= held[0]:
             return
         others = self.in_flight - held[0]
-        if others > 0 and others + size > self.budget:
+        was_large = held[0] > BIG_BODY_BYTES
+        other_large = self.large_in_flight - was_large
+        if others + size > self.budget and (size <= BIG_BODY_BYTES or other_large > 0):
             raise IntakeError(
                 503,
                 f"busy: {others:,} body bytes already in flight (budget {self.budget:,}); "
                 f"retry in {RETRY_AFTER_S} s",
             )
         self.in_flight += size - held[0]
+        self.large_in_flight += (size > BIG_BODY_BYTES) - was_large
         held[0] = size
+
+    def release(self, held: list[int]) -> None:
+        self.in_flight -= held[0]
+        self.large_in_flight -= held[0] > BIG_BODY_BYTES
+        held[0] = 0
 
     def too_large(self, limits: Limits) -> IntakeError:
         advice = "send fewer requests per batch" if limits.batch else "send fewer or shorter values"
