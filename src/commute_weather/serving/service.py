@@ -102,7 +102,7 @@ INFLIGHT_ENV = "COMMUTE_INFLIGHT_BYTES"
 BODY_TIMEOUT_ENV = "COMMUTE_BODY_TIMEOUT_S"  # the whole body must arrive within this (default 30 s): 408
 NOW_ENV = "COMMUTE_WEATHER_NOW"  # a fixed clock for /forecast (tests and demos), ISO 8601 with offset
 DEFAULT_MAX_BODY = BATCH_BODY_BYTES
-DEFAULT_INFLIGHT = 96 * 2**20
+DEFAULT_INFLIGHT = 64 * 2**20
 DEFAULT_BODY_TIMEOUT_S = 30.0
 # BentoML's own timeout counts from the first byte and answers 504 in a shape of its own; RequestGate
 # answers in ErrorBody first (408 for the upload, 504 for the rest at ANSWER_DEADLINE_S), so BentoML's is
@@ -533,7 +533,7 @@ class RequestGate:
         finally:
             scope.pop(CHECKED_INPUT, None)
             self.release(held)
-            if big and self.in_flight == 0:
+            if big and self.large_in_flight == 0:
                 # Later, once this frame and BentoML's (background tasks included) have let go of the input.
                 loop = asyncio.get_running_loop()
                 loop.call_later(1.0, self.parser.submit, release_memory)
