@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from tests.e2e.conftest import REPO, package, run
 from tests.servers import (
     bentoml_serve,
     fake_kma_api,
+    free_port,
     max_legal_batch,
     print_table,
     run_fuzz,
@@ -703,10 +705,14 @@ def test_a_corrupt_model_stops_the_server_with_one_line(
     data[1000:1008] = b"corrupt!"
     model.write_bytes(bytes(data))
     started = time.monotonic()
-    result = run(
-        repo, "bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", "1", check=False,
-        env={"BENTOML_HOME": str(home)},
-    )  # fmt: skip
+    command = ["bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", str(free_port())]
+    try:
+        result = subprocess.run(
+            command, cwd=repo, env={**os.environ, "BENTOML_HOME": str(home)}, capture_output=True, text=True,
+            timeout=150, start_new_session=True, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"still running after 150 s: {str(exc.stdout)[-2000:]}") from None
     output = result.stdout + result.stderr
     assert result.returncode == 3, output[-3000:]
     lines = [line for line in output.splitlines() if line.strip()]
