@@ -528,6 +528,11 @@ class RequestGate:
                 "client went away on %s before its body arrived (not answered, not an error)", scope["path"]
             )
             return
+        except Exception:  # a bug here: loud, and answered (uncaught, the client got no answer at all)
+            self.release(held)
+            log.exception("intake failed on %s: 500", scope["path"])
+            await error_response(500, "internal error reading the request")(scope, _no_body, send)
+            return
         try:
             await self.answer(scope, receive, send, started)
         finally:
@@ -574,7 +579,9 @@ class RequestGate:
         deadline = loop.time() + self.body_timeout_s
         counter = ValueCounter(limits)
         body = bytearray()
-        declared = held[0]
+        # A chunked body declares no length: `held` then starts at 0 (and was a ValueError from formatting
+        # a text with `:,`, which left such a client without any answer).
+        declared = f"{held[0]:,}" if held[0] else "an unknown number of"
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
@@ -582,9 +589,8 @@ class RequestGate:
             except TimeoutError:
                 raise IntakeError(
                     408,
-                    f"body: incomplete after {self.body_timeout_s:g} s ({len(body):,} of "
-                    f"{declared or 'an unknown number of':,} bytes): send the whole body within "
-                    f"{self.body_timeout_s:g} s, or smaller batches",
+                    f"body: incomplete after {self.body_timeout_s:g} s ({len(body):,} of {declared} bytes): "
+                    f"send the whole body within {self.body_timeout_s:g} s, or smaller batches",
                     ["body"],
                 ) from None
             if message["type"] == "http.disconnect":
