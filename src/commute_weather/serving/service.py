@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -25,6 +26,8 @@ import os
 import re
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,6 +113,8 @@ DEFAULT_BODY_TIMEOUT_S = 30.0
 TRAFFIC_TIMEOUT_S = 75
 ANSWER_DEADLINE_S = 70.0
 RETRY_AFTER_S = 2
+SWITCH_INTERVAL_S = 0.001
+COLLECTOR_PAUSE_MAX_S = 60.0
 MODEL_UNUSABLE_EXIT = 3  # `bentoml serve` exits with this when the packaged model cannot be served
 log = logging.getLogger("bentoml.commute_comfort")  # BentoML's logging config prints "bentoml.*" at INFO
 
@@ -218,6 +223,7 @@ class CommuteComfort:
         # Model calls and KMA fetches each get threads of their own: a hanging upstream can occupy its
         # own pool only, never the one /predict needs.
         self.model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self.check_pool = ThreadPoolExecutor(1, thread_name_prefix="check")
         self.kma_slots = int(env_number(KMA_CONCURRENCY_ENV, 2))
         self.kma_pool = ThreadPoolExecutor(self.kma_slots, thread_name_prefix="kma")
         self.kma_busy = 0
@@ -225,6 +231,13 @@ class CommuteComfort:
         self.batcher = Batcher(
             self._forecast_checked, MAX_BATCH, on_call=BATCH_SIZE.observe, executor=self.model_pool
         )
+        # The probes share the GIL with the threads that parse, check and forecast a batch. The event loop
+        # waits up to the switch interval for the GIL each time it wakes (5 ms by default, several times per
+        # request): 1 ms keeps /livez and /readyz fast while a batch is handled. What the worker holds now
+        # (modules, the model) lives as long as it does: frozen, a garbage collection never walks it
+        # again, so a collection during or after a batch is short.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        gc.freeze()
 
     @bentoml.on_shutdown
     def _clean_exit(self) -> None:
@@ -235,9 +248,15 @@ class CommuteComfort:
         return forecast_checked(self.predictor, requests, issues, self.version)
 
     async def _answer(self, requests: list[ForecastRequest]) -> list[Forecast]:
-        """Checked per caller first, so that one client's bad request never fails a shared batch."""
+        """Checked per caller first, so that one client's bad request never fails a shared batch. A batch
+        is checked in a thread of its own: 168,000 hours are a loop in Python, and on the event loop every
+        probe would wait for it."""
         try:
-            issues = check_requests(self.predictor, requests)
+            if len(requests) > 1:
+                loop = asyncio.get_running_loop()
+                issues = await loop.run_in_executor(self.check_pool, check_requests, self.predictor, requests)
+            else:
+                issues = check_requests(self.predictor, requests)
         except RequestError as exc:
             raise BadInput(str(exc)) from None
         return await self.batcher(list(zip(requests, issues, strict=True)))
@@ -492,6 +511,7 @@ class RequestGate:
         # one for small ones, so that a /predict never waits for a batch's parse.
         self.parser = ThreadPoolExecutor(1, thread_name_prefix="intake-large")
         self.small_parser = ThreadPoolExecutor(1, thread_name_prefix="intake-small")
+        self.collector = CollectorPause(COLLECTOR_PAUSE_MAX_S)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
@@ -502,13 +522,14 @@ class RequestGate:
         length = dict(scope["headers"]).get(b"content-length")
         held = [0]  # body bytes this request holds against the budget
         started = asyncio.get_running_loop().time()
-        big = False
+        big = paused = False
         try:
             if length is not None and (not length.isdigit() or int(length) > limits.max_bytes):
                 raise self.too_large(limits)
             self.admit(held, int(length or 0))
             box = [await self.read(receive, limits, held)]
             big = len(box[0]) > BIG_BODY_BYTES
+            paused = big and self.collector.hold()
             parse = parse_batch if limits.batch else parse_single
             # The parser empties the box: no reference here keeps the bytes alive once they are decoded.
             pool = self.parser if big else self.small_parser
@@ -517,31 +538,37 @@ class RequestGate:
             scope[CHECKED_INPUT] = await parsing
             del parsing  # it holds the parsed input too
         except IntakeError as exc:
-            self.release(held)
+            self.release(held, paused)
             log.info("client error on %s [%d]: %s", scope["path"], exc.status, exc.message.split(":")[0])
             headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
             await error_response(exc.status, exc.message, exc.fields, headers)(scope, receive, send)
             return
         except ClientGoneError:
-            self.release(held)
+            self.release(held, paused)
             log.info(
                 "client went away on %s before its body arrived (not answered, not an error)", scope["path"]
             )
             return
         except Exception:  # a bug here: loud, and answered (uncaught, the client got no answer at all)
-            self.release(held)
+            self.release(held, paused)
             log.exception("intake failed on %s: 500", scope["path"])
             await error_response(500, "internal error reading the request")(scope, _no_body, send)
             return
         try:
             await self.answer(scope, receive, send, started)
         finally:
-            scope.pop(CHECKED_INPUT, None)
+            checked = [scope.pop(CHECKED_INPUT, None)]
             self.release(held)
+            if big:
+                # Freed in the parser's thread, request by request: dropping a batch's 168,000 objects at
+                # once is one C call that holds the GIL for ~0.1 s wherever the last reference goes, and
+                # here that is the event loop. The collector resumes once they are gone.
+                self.parser.submit(discard, checked, self.collector if paused else None)
+            del checked
             if big and self.large_in_flight == 0:
                 # Later, once this frame and BentoML's (background tasks included) have let go of the input.
                 loop = asyncio.get_running_loop()
-                loop.call_later(1.0, self.parser.submit, release_memory)
+                loop.call_later(1.0, self.parser.submit, release_memory, self.collector)
 
     def admit(self, held: list[int], size: int) -> None:
         """Hold `size` body bytes in all (more than `held[0]` so far), or 503 when the bytes in flight
@@ -563,7 +590,9 @@ class RequestGate:
         self.large_in_flight += (size > BIG_BODY_BYTES) - was_large
         held[0] = size
 
-    def release(self, held: list[int]) -> None:
+    def release(self, held: list[int], paused: bool = False) -> None:
+        if paused:
+            self.collector.release()
         self.in_flight -= held[0]
         self.large_in_flight -= held[0] > BIG_BODY_BYTES
         held[0] = 0
@@ -639,13 +668,66 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def release_memory() -> None:
-    """After a large body: collect, and give freed heap back to the OS (glibc keeps it otherwise, and the
+class CollectorPause:
+    """Python's automatic garbage collection off while a large body's objects are alive. A batch parsed
+    into 168,000 validated hours sets off full collections that walk every one of them, each holding the
+    GIL for 0.1-0.3 s (measured), so every probe arriving meanwhile waited that long. The objects hold no
+    reference cycles: reference counting frees them, the collector has nothing to find there. Holds are
+    counted (several large bodies may be in flight); the collector resumes when the last is released, or
+    for good once it has been off `max_s` in a row (sustained large traffic: cyclic garbage from the rest
+    of the server must not pile up for ever)."""
+
+    def __init__(self, max_s: float) -> None:
+        self.max_s = max_s
+        self.holders = 0
+        self.since = 0.0
+        self.lock = threading.Lock()
+
+    def hold(self) -> bool:
+        """Pause the collector (True), or not (False) when it has been paused too long already."""
+        with self.lock:
+            now = time.monotonic()
+            if self.holders and now - self.since > self.max_s:
+                gc.enable()
+                return False
+            if not self.holders:
+                self.since = now
+                gc.disable()
+            self.holders += 1
+            return True
+
+    def release(self) -> None:
+        with self.lock:
+            self.holders -= 1
+            if not self.holders:
+                gc.enable()
+
+    @property
+    def held(self) -> bool:
+        return self.holders > 0
+
+
+def discard(box: list[Any], paused: CollectorPause | None) -> None:
+    """Drop the parsed input in `box` (emptied), a batch one request at a time: between two requests
+    another thread (the event loop) can take the GIL. Then release the collector pause, if one was held."""
+    item = box.pop()
+    requests = getattr(getattr(item, "batch", None), "requests", None)
+    del item
+    if isinstance(requests, list):
+        while requests:
+            requests.pop()
+    if paused is not None:
+        paused.release()
+
+
+def release_memory(collector: CollectorPause) -> None:
+    """After a large body: collect (cheap: the worker's startup objects are frozen; skipped while another
+    large body's objects are alive), and give freed heap back to the OS (glibc keeps it otherwise, and the
     pod's cgroup would go on counting it)."""
     import ctypes  # noqa: PLC0415
-    import gc  # noqa: PLC0415
 
-    gc.collect()
+    if not collector.held:
+        gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
