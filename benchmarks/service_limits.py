@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import statistics
 import tempfile
@@ -45,19 +46,26 @@ def zeros(size: int) -> bytes:
 
 
 class Sampler:
-    """RSS of the server tree every 20 ms, and /livez, /readyz latencies every 50 ms, in threads."""
+    """RSS of the server tree every 20 ms in a thread; /livez and /readyz every 50 ms and a small /predict
+    every 200 ms in a process of their own (`_client`): in this one, their timings would include waiting
+    for the GIL behind the threads sending the bodies (httpx joins a 127 MB body in one call)."""
 
     def __init__(self, url: str, port: int) -> None:
         self.url, self.port = url, port
         self.peak = 0
         self.probes: dict[str, list[float]] = {"/livez": [], "/readyz": []}
-        self.probe_failures: Counter[str] = Counter()
+        self.probe_failures: dict[str, int] = {}
+        self.predict: list[float] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._rss), threading.Thread(target=self._probe)]
+        self._thread = threading.Thread(target=self._rss)
+        context = multiprocessing.get_context("spawn")
+        self._client_stop = context.Event()
+        self._results: Any = context.Queue()
+        self._client = context.Process(target=_client, args=(url, self._client_stop, self._results))
 
     def _rss(self) -> None:
         """The tree is listed once a second (psutil.net_connections reads every socket on the machine:
-        tens of ms of CPU, which in this process would delay the probes' own timing), sampled every 20 ms."""
+        tens of ms of CPU), and its processes' RSS read every 20 ms."""
         import psutil  # noqa: PLC0415
 
         listed, processes = 0.0, []
@@ -71,30 +79,62 @@ class Sampler:
             self.peak = max(self.peak, total)
             time.sleep(0.02)
 
-    def _probe(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            while not self._stop.is_set():
-                for path, latencies in self.probes.items():
-                    started = time.perf_counter()
-                    try:
-                        status = client.get(path).status_code
-                    except httpx.HTTPError as exc:
-                        self.probe_failures[f"{path} {type(exc).__name__}"] += 1
-                        continue
-                    latencies.append(time.perf_counter() - started)
-                    if status != 200:
-                        self.probe_failures[f"{path} {status}"] += 1
-                time.sleep(0.05)
-
     def __enter__(self) -> Sampler:
-        for thread in self._threads:
-            thread.start()
+        self._client.start()
+        self._thread.start()
+        if not self._results.get(timeout=60) == "started":
+            raise RuntimeError("the probe process did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join()
+        self._client_stop.set()
+        self.probes, self.probe_failures, self.predict = self._results.get(timeout=120)
+        self._client.join()
+        self._thread.join()
+
+
+def _client(url: str, stop: Any, results: Any) -> None:
+    """The probe process: /livez and /readyz every 50 ms, a small /predict every 200 ms, until `stop`."""
+    probes: dict[str, list[float]] = {"/livez": [], "/readyz": []}
+    failures: Counter[str] = Counter()
+    predict: list[float] = []
+    small = json.loads((ROOT / "examples/predict_request.json").read_text())
+
+    def probe() -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while not stop.is_set():
+                for path, latencies in probes.items():
+                    started = time.perf_counter()
+                    try:
+                        status = client.get(path).status_code
+                    except httpx.HTTPError as exc:
+                        failures[f"{path} {type(exc).__name__}"] += 1
+                        continue
+                    latencies.append(time.perf_counter() - started)
+                    if status != 200:
+                        failures[f"{path} {status}"] += 1
+                time.sleep(0.05)
+
+    def forecast() -> None:
+        with httpx.Client(base_url=url, timeout=300) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    client.post("/predict", json=small)
+                except httpx.HTTPError as exc:
+                    failures[f"/predict {type(exc).__name__}"] += 1
+                    continue
+                predict.append(time.perf_counter() - started)
+                time.sleep(0.2)
+
+    threads = [threading.Thread(target=probe), threading.Thread(target=forecast)]
+    for thread in threads:
+        thread.start()
+    results.put("started")
+    for thread in threads:
+        thread.join()
+    results.put((probes, dict(failures), predict))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -116,9 +156,14 @@ def scenario(
         serve_env["PYTHONPATH"] = str(src)
     logs = Path(tempfile.mkdtemp(prefix="limits-"))
     with http_server(command, port, ROOT, serve_env, log_dir=logs) as url:
+        small = json.loads((ROOT / "examples/predict_request.json").read_text())
+        with httpx.Client(base_url=url, timeout=30) as client:  # first calls pay for lazy imports
+            client.post("/predict", json=small)
+            for _ in range(5):
+                client.get("/livez")
+                client.get("/readyz")
         time.sleep(2)
         idle = server_tree_rss(port)
-        small = json.loads((ROOT / "examples/predict_request.json").read_text())
 
         def send(item: tuple[str, bytes]) -> tuple[int, str, float]:
             path, body = item
@@ -132,16 +177,9 @@ def scenario(
             shape = "ok" if response.status_code < 400 else _shape(response)
             return response.status_code, shape, time.perf_counter() - started
 
-        small_latency: list[float] = []
         with Sampler(url, port) as sampler, ThreadPoolExecutor(len(bodies)) as pool:
-            sent = [pool.submit(send, b) for b in bodies]
-            with httpx.Client(base_url=url, timeout=300) as client:
-                while not all(f.done() for f in sent):
-                    started = time.perf_counter()
-                    client.post("/predict", json=small)
-                    small_latency.append(time.perf_counter() - started)
-                    time.sleep(0.2)
-            answers = [f.result() for f in sent]
+            answers = list(pool.map(send, bodies))
+        small_latency = sampler.predict
         time.sleep(3)
         after = server_tree_rss(port)
     probes = sampler.probes
