@@ -26,8 +26,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,9 +71,11 @@ from commute_weather.serving.intake import (
     SINGLE_BODY_BYTES,
     SMALL_BODY_BYTES,
     SMALL_VALUES,
+    CollectorPause,
     IntakeError,
     Limits,
     ValueCounter,
+    discard,
     parse_batch,
     parse_single,
 )
@@ -666,58 +666,6 @@ class RequestGate:
 
 async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
-
-
-class CollectorPause:
-    """Python's automatic garbage collection off while a large body's objects are alive. A batch parsed
-    into 168,000 validated hours sets off full collections that walk every one of them, each holding the
-    GIL for 0.1-0.3 s (measured), so every probe arriving meanwhile waited that long. The objects hold no
-    reference cycles: reference counting frees them, the collector has nothing to find there. Holds are
-    counted (several large bodies may be in flight); the collector resumes when the last is released, or
-    for good once it has been off `max_s` in a row (sustained large traffic: cyclic garbage from the rest
-    of the server must not pile up for ever)."""
-
-    def __init__(self, max_s: float) -> None:
-        self.max_s = max_s
-        self.holders = 0
-        self.since = 0.0
-        self.lock = threading.Lock()
-
-    def hold(self) -> bool:
-        """Pause the collector (True), or not (False) when it has been paused too long already."""
-        with self.lock:
-            now = time.monotonic()
-            if self.holders and now - self.since > self.max_s:
-                gc.enable()
-                return False
-            if not self.holders:
-                self.since = now
-                gc.disable()
-            self.holders += 1
-            return True
-
-    def release(self) -> None:
-        with self.lock:
-            self.holders -= 1
-            if not self.holders:
-                gc.enable()
-
-    @property
-    def held(self) -> bool:
-        return self.holders > 0
-
-
-def discard(box: list[Any], paused: CollectorPause | None) -> None:
-    """Drop the parsed input in `box` (emptied), a batch one request at a time: between two requests
-    another thread (the event loop) can take the GIL. Then release the collector pause, if one was held."""
-    item = box.pop()
-    requests = getattr(getattr(item, "batch", None), "requests", None)
-    del item
-    if isinstance(requests, list):
-        while requests:
-            requests.pop()
-    if paused is not None:
-        paused.release()
 
 
 def release_memory(collector: CollectorPause) -> None:
