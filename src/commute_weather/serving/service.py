@@ -387,10 +387,12 @@ def canonical_error(status: int, body: bytes) -> dict[str, Any]:
 ERROR_STATUSES = {
     400: "bad input: the message names the field",
     404: "no such route",
-    413: "request body over the cap",
+    408: "the body did not arrive in full within the upload deadline (COMMUTE_BODY_TIMEOUT_S)",
+    413: "request body over the route's byte cap, or more JSON values than the largest legal input holds",
     415: "the body is not JSON",
     500: "server error (never the answer to bad input)",
-    503: "live forecasts unavailable: no KMA key, the KMA API failed, or every fetch slot is busy",
+    503: "busy (request bytes in flight at the budget; retry after Retry-After seconds), or live forecasts "
+    "unavailable: no KMA key, the KMA API failed, or every fetch slot is busy",
     504: "the KMA API (or the model) did not answer in time",
 }
 
