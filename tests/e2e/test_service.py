@@ -733,13 +733,25 @@ def test_a_corrupt_model_stops_the_server_with_one_line(
 
 
 def test_sigterm_answers_the_requests_in_flight(packaged: tuple[Path, dict[str, str], str]) -> None:
-    """Kubernetes sends SIGTERM after the preStop hook (deploy/base/deployment.yaml): the batches being
-    computed are still answered."""
+    """Kubernetes sends SIGTERM after the preStop hook (deploy/base/deployment.yaml): requests in flight are
+    still answered. Each body arrives in two halves 1.5 s apart, so that both requests are in flight when
+    the signal comes whatever the machine's speed (a 3 MB batch sent at once could be answered within the
+    1 s the test used to wait)."""
     repo, env, _ = packaged
     body = max_legal_batch(300, 25)
+
+    def in_two_halves() -> Iterator[bytes]:
+        yield body[: len(body) // 2]
+        time.sleep(1.5)
+        yield body[len(body) // 2 :]
+
+    def slow_post(url: str) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        return httpx.post(f"{url}/predict_batch", content=in_two_halves(), headers=headers, timeout=120)
+
     with bentoml_serve(SERVICE, repo, {**env, **SERVED}) as url, ThreadPoolExecutor(2) as pool:
-        sent = [pool.submit(post, url, "/predict_batch", body) for _ in range(2)]
-        time.sleep(1.0)  # both are being read or computed
+        sent = [pool.submit(slow_post, url) for _ in range(2)]
+        time.sleep(0.75)  # both are halfway through their bodies
         assert not any(f.done() for f in sent)
         os.kill(session_leader(url), signal.SIGTERM)
         answers = [f.result() for f in sent]
