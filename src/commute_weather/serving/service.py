@@ -556,6 +556,9 @@ class RequestGate:
             log.exception("intake failed on %s: 500", scope["path"])
             await error_response(500, "internal error reading the request")(scope, _no_body, send)
             return
+        except BaseException:  # cancelled (shutdown): give back the bytes and the collector, then go on
+            self.release(held, paused)
+            raise
         try:
             await self.answer(scope, receive, send, started)
         finally:
