@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -172,6 +173,72 @@ def moto_s3_server(cwd: Path) -> Iterator[str]:
         log.close()
 
 
+# --- memory and load (`make fuzz`, tests/e2e/test_service.py, benchmarks/service_limits.py) -----------
+
+
+def server_processes(port: int) -> list[Any]:
+    """Every process of the server listening on `port`: circusd (`bentoml serve` itself) and everything
+    under it. Found by the listening socket, not by command lines (BentoML retitles its processes when
+    setproctitle is installed), then up to circusd: the worker holding the socket runs in a session of its
+    own, so neither its session nor its process group holds circusd."""
+    import psutil  # noqa: PLC0415
+
+    listening = {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.pid and c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+    }
+    if not listening:
+        raise RuntimeError(f"nothing listens on port {port}")
+    roots = set()
+    for pid in listening:
+        process = psutil.Process(pid)
+        parent = process.parent()
+        is_arbiter = parent is not None and (
+            parent.name() == "circusd" or "bentoml" in " ".join(parent.cmdline())
+        )
+        roots.add(parent if is_arbiter else process)
+    if len(roots) != 1:
+        raise RuntimeError(f"port {port}: listening pids {listening} under {roots}")
+    root = roots.pop()
+    return [root, *root.children(recursive=True)]
+
+
+def server_tree_rss(port: int) -> int:
+    """Resident bytes of the whole server tree (what the pod's memory cgroup counts, near enough)."""
+    import psutil  # noqa: PLC0415
+
+    total = 0
+    for process in server_processes(port):
+        with contextlib.suppress(psutil.Error):  # exited between listing and reading
+            total += process.memory_info().rss
+    return total
+
+
+def legal_request(hours: int = 168) -> dict[str, Any]:
+    """The README's request with `hours` hourly observations up to its issue time (its 25 hours repeated
+    further back): as large as one request may legally be at 168."""
+    import datetime as dt  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    example = json.loads((Path(__file__).parents[1] / "examples/predict_request.json").read_text())["request"]
+    known = example["observations"]
+    last = dt.datetime.fromisoformat(known[-1]["observed_at"])
+    observations = []
+    for i in range(hours):
+        source = known[-1 - (i % len(known))]
+        stamp = (last - dt.timedelta(hours=i)).isoformat()
+        observations.append({**source, "observed_at": stamp})
+    return {**example, "observations": observations[::-1]}
+
+
+def max_legal_batch(count: int = 1000, hours: int = 168) -> bytes:
+    """The largest batch the API accepts: 1,000 requests of 168 hours (75 MB as json.dumps writes it)."""
+    import json  # noqa: PLC0415
+
+    return json.dumps({"batch": {"requests": [legal_request(hours)] * count}}).encode()
+
+
 # --- fuzzing (`make fuzz`, and a smaller budget in tests/e2e/test_service.py) ---------------------------
 
 FUZZ_CONFIG = """
@@ -183,10 +250,101 @@ expected-statuses = ["2xx", "400", "503"]
 """
 
 
+def memory_budget() -> int:
+    """The server tree's memory budget: 75% of the pod's memory limit in deploy/base/deployment.yaml (the
+    one place both are set), in bytes."""
+    import yaml  # noqa: PLC0415
+
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "deploy/base/deployment.yaml").read_text())
+    limit = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    units = {"Mi": 2**20, "Gi": 2**30}
+    return int(float(limit[:-2]) * units[limit[-2:]] * 0.75)
+
+
+class MemoryWatch:
+    """The server tree's peak RSS, sampled every 20 ms in a thread while the block runs."""
+
+    def __init__(self, port: int) -> None:
+        import threading  # noqa: PLC0415
+
+        self.port = port
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(RuntimeError):  # between a worker's exit and its restart
+                self.peak = max(self.peak, server_tree_rss(self.port))
+            time.sleep(0.02)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def heavy_corpus(max_body_bytes: int) -> list[tuple[str, list[bytes]]]:
+    """What took the old server past its pod's limit (issue 24), for `make fuzz` only (seconds of CPU and
+    hundreds of MB each): (name, /predict_batch bodies sent at once)."""
+    head = b'{"batch": {"requests": ['
+    size = max_body_bytes - 64
+    bomb = head + b"{}," * (size // 3) + b"{}]}}"
+    zeros = head + b"0," * (size // 2) + b"0]}}"
+    batch = max_legal_batch()
+    return [
+        ("bomb of empty objects under the cap", [bomb]),
+        ("bomb of zeros under the cap", [zeros]),
+        ("body of spaces at the cap", [b" " * (max_body_bytes - 2) + b"{}"]),
+        ("4 largest legal batches at once", [batch] * 4),
+        ("bomb and 2 largest legal batches at once", [bomb, batch, batch]),
+    ]
+
+
+def run_heavy(url: str, max_body_bytes: int) -> list[str]:
+    """The heavy corpus: every answer a 200, 413 or 503 with Retry-After, in ErrorBody when an error."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from commute_weather.serving.api_models import ErrorBody  # noqa: PLC0415
+
+    failures = []
+
+    def post(body: bytes) -> httpx.Response:
+        return httpx.post(f"{url}/predict_batch", content=body, headers={"content-type": "application/json"},
+                          timeout=300)  # fmt: skip
+
+    for name, bodies in heavy_corpus(max_body_bytes):
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            try:
+                answers = list(pool.map(post, bodies))
+            except httpx.TransportError as exc:
+                failures.append(f"{name}: {type(exc).__name__}")
+                continue
+        for answer in answers:
+            print(f"heavy: {name}: {answer.status_code}")
+            if answer.status_code >= 400:
+                try:
+                    ErrorBody.model_validate_json(answer.content, strict=True)
+                except ValidationError:
+                    failures.append(f"{name}: {answer.status_code} {answer.text[:200]}")
+            if answer.status_code not in {200, 400, 413, 503}:
+                failures.append(f"{name}: status {answer.status_code} {answer.text[:200]}")
+            if answer.status_code == 503 and not answer.headers.get("retry-after"):
+                failures.append(f"{name}: 503 without Retry-After")
+    return failures
+
+
 def nasty_corpus(max_body_bytes: int) -> list[tuple[str, str, bytes, dict[str, str]]]:
     """Hand-made bodies schemathesis does not generate: (name, path, body, headers)."""
     import copy  # noqa: PLC0415
     import json  # noqa: PLC0415
+
+    from commute_weather.serving.intake import SINGLE_BODY_BYTES  # noqa: PLC0415
 
     example = json.loads((Path(__file__).parents[1] / "examples/predict_request.json").read_text())
     request = example["request"]
@@ -228,8 +386,12 @@ def nasty_corpus(max_body_bytes: int) -> list[tuple[str, str, bytes, dict[str, s
          js),
         ("batch with one bad request", "/predict_batch",
          json.dumps({"batch": {"requests": [request, {**request, "window": "noon"}]}}).encode(), js),
-        ("body at the cap", "/predict", b" " * (max_body_bytes - 2) + b"{}", js),
-        ("body over the cap", "/predict", b" " * (max_body_bytes + 1), js),
+        ("body at the cap", "/predict", b" " * (SINGLE_BODY_BYTES - 2) + b"{}", js),
+        ("body over the cap", "/predict", b" " * (SINGLE_BODY_BYTES + 1), js),
+        ("batch body over the cap", "/predict_batch", b" " * (max_body_bytes + 1), js),
+        ("duplicate keys", "/predict", text.replace('"window"', '"window": 1, "window"', 1).encode(), js),
+        ("station id as a string", "/predict", predict(lambda r: r.update(station_id="108")), js),
+        ("station id as a boolean", "/forecast", b'{"station_id": true}', js),
         ("form body", "/predict", b"a=1", {"content-type": "application/x-www-form-urlencoded"}),
         ("no content type", "/predict", text.encode(), {}),
         ("forecast unknown station", "/forecast", b'{"station_id": -1}', js),
@@ -328,23 +490,35 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--min-requests", type=int, default=3000)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="fuzz-")))
+    parser.add_argument("--no-heavy", action="store_true", help="skip the bombs and largest batches")
     args = parser.parse_args()
-    cap = 4 * 2**20
-    env = {"KMA_AUTH_KEY": "fuzz-key", "COMMUTE_MAX_BODY_BYTES": str(cap),
-           "COMMUTE_WEATHER_NOW": "2024-06-15T05:30:00+09:00"}  # fmt: skip
+    from commute_weather.serving.intake import BATCH_BODY_BYTES  # noqa: PLC0415
+
+    cap = BATCH_BODY_BYTES  # the production default: the service's own, not a test setting
+    budget = memory_budget()
+    env = {"KMA_AUTH_KEY": "fuzz-key", "COMMUTE_WEATHER_NOW": "2024-06-15T05:30:00+09:00"}
     with fake_kma_api() as kma:
         env["KMA_API_URL"] = kma
         port = free_port()
         command = ["bentoml", "serve", "commute_weather.serving.service:CommuteComfort",
                    "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-        with http_server(command, port, Path.cwd(), env, log_dir=args.out) as url:
+        with (
+            http_server(command, port, Path.cwd(), env, log_dir=args.out) as url,
+            MemoryWatch(port) as memory,
+        ):
             table = run_fuzz(url, args.out, args.max_examples, args.seed, cap)
+            heavy = [] if args.no_heavy else run_heavy(url, cap)
     print_table(table)
+    print(f"heavy corpus failures: {heavy or 0}")
+    print(f"server tree peak RSS {memory.peak / 2**20:,.0f} MiB; budget {budget / 2**20:,.0f} MiB "
+          "(75% of the pod's memory limit in deploy/base/deployment.yaml)")  # fmt: skip
     print(f"reports in {args.out}")
     failed = (
         table["schemathesis_exit"] != 0
         or table["server_errors"] > 0
         or table["corpus_failures"]
+        or heavy
+        or memory.peak > budget
         or table["requests"] < args.min_requests
     )
     raise SystemExit(1 if failed else 0)

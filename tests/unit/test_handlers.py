@@ -73,7 +73,7 @@ def test_the_default_body_cap_is_well_above_the_largest_legal_batch() -> None:
     import json  # noqa: PLC0415
 
     from commute_weather.serving.api_models import MAX_BATCH, MAX_OBSERVATIONS, BatchRequest  # noqa: PLC0415
-    from commute_weather.serving.service import DEFAULT_MAX_BODY  # noqa: PLC0415
+    from commute_weather.serving.intake import BATCH_BODY_BYTES as DEFAULT_MAX_BODY  # noqa: PLC0415
 
     hours = pd.date_range("2024-06-08 05:00", periods=MAX_OBSERVATIONS, freq="h", tz=KST)
     values = {"temperature_c": 18.123456789012345, "dew_point_c": 10.123456789012345,

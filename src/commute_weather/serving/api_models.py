@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     WithJsonSchema,
     create_model,
     field_validator,
@@ -35,8 +36,8 @@ MAX_BATCH = 1000
 KST_OFFSET = dt.timedelta(hours=9)
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 # A station id as the OpenAPI schema publishes it: the known stations (validated in code, so that the
-# message lists them).
-StationId = Annotated[int, WithJsonSchema({"type": "integer", "enum": sorted(KNOWN_STATIONS)})]
+# message lists them). Strict: "108", 108.0 and true are not station ids (pydantic's lax mode took them).
+StationId = Annotated[int, Strict(), WithJsonSchema({"type": "integer", "enum": sorted(KNOWN_STATIONS)})]
 
 
 class _ObservationBase(BaseModel):

@@ -5,7 +5,10 @@ What keeps it up, whatever clients and the KMA API do:
 - Model calls run in a thread of their own, KMA fetches in a small pool of their own with an overall
   deadline per fetch: a hanging upstream answers 504 (or 503 when every fetch slot is taken) and never
   delays `/predict`.
-- A request body over the cap (COMMUTE_MAX_BODY_BYTES) is answered 413 before it is buffered.
+- Bodies are read and parsed by RequestGate, not BentoML: a byte cap and a JSON value budget per route
+  (intake.py) checked as bytes arrive, a deadline for the upload (408), admission control on the body
+  bytes in flight (503 with Retry-After when full), parsing and validation in a thread of its own, request
+  by request for a batch. Memory follows from those limits, not from what a client sends.
 - Every 4xx and 5xx has one body shape (api_models.ErrorBody), declared in the OpenAPI schema; a client
   error is logged as one line, without traceback or payload.
 """
@@ -13,15 +16,21 @@ What keeps it up, whatever clients and the KMA API do:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -56,6 +65,22 @@ from commute_weather.serving.handlers import (
     station_cards,
     warmup_request,
 )
+from commute_weather.serving.intake import (
+    BATCH_BODY_BYTES,
+    BATCH_VALUES,
+    BIG_BODY_BYTES,
+    REQUEST_VALUES,
+    SINGLE_BODY_BYTES,
+    SMALL_BODY_BYTES,
+    SMALL_VALUES,
+    CollectorPause,
+    IntakeError,
+    Limits,
+    ValueCounter,
+    discard,
+    parse_batch,
+    parse_single,
+)
 from commute_weather.serving.packaging import MODEL_FILE, MODEL_NAME
 from commute_weather.sources.kma.client import AUTH_KEY_ENV, KmaClient, KmaDeadlineError
 from commute_weather.sources.kma.errors import KmaApiError, KmaFormatError
@@ -74,10 +99,26 @@ BATCH_SIZE = bentoml.metrics.Histogram(
 KMA_URL_ENV = "KMA_API_URL"  # another endpoint for the live forecast (a mirror, or a test server)
 KMA_DEADLINE_ENV = "KMA_DEADLINE_S"  # one live fetch, connect + reads + retries (default 12 s)
 KMA_CONCURRENCY_ENV = "KMA_CONCURRENCY"  # live fetches at once per worker; more get 503 (default 2)
-MAX_BODY_ENV = "COMMUTE_MAX_BODY_BYTES"  # request body cap (default 128 MiB; a full batch is 53-76 MB)
+MAX_BODY_ENV = "COMMUTE_MAX_BODY_BYTES"  # /predict_batch body cap (default 128 MiB; a full batch is 53-76 MB)
+# Body bytes being read, parsed or answered at once per worker; a request that would pass it gets 503 with
+# Retry-After (one request is always admitted alone). Memory per byte in flight is measured in
+# BENCHMARKS.md; deploy/base/deployment.yaml sets this with the pod's memory limit.
+INFLIGHT_ENV = "COMMUTE_INFLIGHT_BYTES"
+BODY_TIMEOUT_ENV = "COMMUTE_BODY_TIMEOUT_S"  # the whole body must arrive within this (default 30 s): 408
 NOW_ENV = "COMMUTE_WEATHER_NOW"  # a fixed clock for /forecast (tests and demos), ISO 8601 with offset
-DEFAULT_MAX_BODY = 128 * 2**20
-TRAFFIC_TIMEOUT_S = 30
+DEFAULT_MAX_BODY = BATCH_BODY_BYTES
+DEFAULT_INFLIGHT = 64 * 2**20
+DEFAULT_BODY_TIMEOUT_S = 30.0
+# BentoML's own timeout counts from the first byte and answers 504 in a shape of its own; RequestGate
+# answers in ErrorBody first (408 for the upload, 504 for the rest at ANSWER_DEADLINE_S), so BentoML's is
+# only a backstop.
+TRAFFIC_TIMEOUT_S = 75
+ANSWER_DEADLINE_S = 70.0
+RETRY_AFTER_S = 2
+SWITCH_INTERVAL_S = 0.001
+COLLECTOR_PAUSE_MAX_S = 60.0
+MODEL_UNUSABLE_EXIT = 3  # `bentoml serve` exits with this when the packaged model cannot be served
+log = logging.getLogger("bentoml.commute_comfort")  # BentoML's logging config prints "bentoml.*" at INFO
 
 
 def env_number(name: str, default: float) -> float:
@@ -85,10 +126,12 @@ def env_number(name: str, default: float) -> float:
     return float(text) if text else default
 
 
-def error_response(status: int, message: str, fields: list[str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, fields: list[str] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The one error shape (api_models.ErrorBody)."""
     body = ErrorBody(error=message, fields=fields or []).model_dump()
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def unavailable(status: int, message: str) -> Any:
@@ -97,29 +140,92 @@ def unavailable(status: int, message: str) -> Any:
     return error_response(status, message)
 
 
+def note_worker_start() -> Path:
+    """Log one line when the worker before this one died without shutting down (SIGKILL, the OOM killer,
+    a crash in native code): circus restarts it without a word. Each worker leaves a marker holding its pid
+    while it runs (in the temporary directory, per `bentoml serve` process) and removes it on a clean
+    shutdown; a marker left by a dead pid is a crash."""
+    marker = Path(tempfile.gettempdir()) / f"commute-comfort-{os.getppid()}-worker.pid"
+    with contextlib.suppress(OSError, ValueError):
+        previous = int(marker.read_text())
+        if previous != os.getpid() and not _alive(previous):
+            log.error(
+                "worker pid %d died without shutting down (killed by a signal or the OOM killer?); "
+                "restarted as pid %d",
+                previous,
+                os.getpid(),
+            )
+    with contextlib.suppress(OSError):
+        marker.write_text(str(os.getpid()))
+    return marker
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    metadata: dict[str, Any]
+    tag: str
+    version: str  # the Git SHA the model was packaged at
+    model_sha256: str
+    predictor: Predictor
+
+
+def load_model(stored: Any) -> LoadedModel:
+    """The packaged model, checked against the sha256 recorded at packaging, loaded and run once on a
+    plausible request (the first real request should not pay for lazy imports; and a model this code
+    cannot run fails here, not on a client's request)."""
+    metadata: dict[str, Any] = dict(stored.info.metadata)
+    with open(stored.path_of(MODEL_FILE), "rb") as handle:
+        artifact = handle.read()
+    digest = hashlib.sha256(artifact).hexdigest()
+    recorded = metadata.get("model_sha256")
+    if recorded is not None and recorded != digest:
+        raise RuntimeError(
+            f"{stored.tag}: the model file's sha256 {digest} is not the {recorded} recorded at packaging; "
+            "the model store is corrupt: run `make package` again"
+        )
+    predictor = Predictor.from_artifacts(artifact, metadata)
+    version = str(stored.tag.version)
+    forecast(predictor, [warmup_request(predictor)], version)
+    return LoadedModel(metadata, str(stored.tag), version, digest, predictor)
+
+
 @bentoml.service(name="commute_comfort", traffic={"timeout": TRAFFIC_TIMEOUT_S})
 class CommuteComfort:
     bento_model = bentoml.models.BentoModel(f"{MODEL_NAME}:latest")
 
+    @bentoml.on_deployment
+    def check_model() -> None:
+        """Before any worker starts, in `bentoml serve`'s own process: a model that cannot be served
+        (corrupt, swapped, or not loadable by this code) stops the server with one line and exit status 3,
+        so that Kubernetes shows CrashLoopBackOff with that line (workers failing at start were restarted
+        by circus forever, with a traceback each time and /readyz hanging)."""
+        try:
+            load_model(CommuteComfort.inner.bento_model.resolve())  # type: ignore[attr-defined]
+        except Exception as exc:  # any reason at all: the line says which
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())
+            print(f"commute_comfort: cannot serve the model: {message}", file=sys.stderr, flush=True)
+            raise SystemExit(MODEL_UNUSABLE_EXIT) from None
+
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(client_errors_in_one_line)
-        stored: Any = self.bento_model  # BentoML hands the service the resolved model from the store
-        self.metadata: dict[str, Any] = dict(stored.info.metadata)
-        self.tag = str(stored.tag)
-        self.version = str(stored.tag.version)  # the Git SHA the model was packaged at
-        with open(stored.path_of(MODEL_FILE), "rb") as handle:
-            artifact = handle.read()
-        self.model_sha256 = hashlib.sha256(artifact).hexdigest()
-        recorded = self.metadata.get("model_sha256")
-        if recorded is not None and recorded != self.model_sha256:
-            raise RuntimeError(
-                f"{self.tag}: the model file's sha256 {self.model_sha256} is not the {recorded} recorded at "
-                "packaging; the model store is corrupt: run `make package` again"
-            )
-        self.predictor = Predictor.from_artifacts(artifact, self.metadata)
+        self.alive_marker = note_worker_start()
+        loaded = load_model(self.bento_model)  # BentoML hands the service the resolved model from the store
+        self.metadata, self.tag, self.version = loaded.metadata, loaded.tag, loaded.version
+        self.model_sha256, self.predictor = loaded.model_sha256, loaded.predictor
         # Model calls and KMA fetches each get threads of their own: a hanging upstream can occupy its
         # own pool only, never the one /predict needs.
         self.model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self.check_pool = ThreadPoolExecutor(1, thread_name_prefix="check")
         self.kma_slots = int(env_number(KMA_CONCURRENCY_ENV, 2))
         self.kma_pool = ThreadPoolExecutor(self.kma_slots, thread_name_prefix="kma")
         self.kma_busy = 0
@@ -127,16 +233,32 @@ class CommuteComfort:
         self.batcher = Batcher(
             self._forecast_checked, MAX_BATCH, on_call=BATCH_SIZE.observe, executor=self.model_pool
         )
-        forecast(self.predictor, [warmup_request(self.predictor)], self.version)  # ready means fast
+        # The probes share the GIL with the threads that parse, check and forecast a batch. The event loop
+        # waits up to the switch interval for the GIL each time it wakes (5 ms by default, several times per
+        # request): 1 ms keeps /livez and /readyz fast while a batch is handled. What the worker holds now
+        # (modules, the model) lives as long as it does: frozen, a garbage collection never walks it
+        # again, so a collection during or after a batch is short.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        gc.freeze()
+
+    @bentoml.on_shutdown
+    def _clean_exit(self) -> None:
+        self.alive_marker.unlink(missing_ok=True)
 
     def _forecast_checked(self, checked: list[tuple[ForecastRequest, dt.datetime]]) -> list[Forecast]:
         requests, issues = [r for r, _ in checked], [i for _, i in checked]
         return forecast_checked(self.predictor, requests, issues, self.version)
 
     async def _answer(self, requests: list[ForecastRequest]) -> list[Forecast]:
-        """Checked per caller first, so that one client's bad request never fails a shared batch."""
+        """Checked per caller first, so that one client's bad request never fails a shared batch. A batch
+        is checked in a thread of its own: 168,000 hours are a loop in Python, and on the event loop every
+        probe would wait for it."""
         try:
-            issues = check_requests(self.predictor, requests)
+            if len(requests) > 1:
+                loop = asyncio.get_running_loop()
+                issues = await loop.run_in_executor(self.check_pool, check_requests, self.predictor, requests)
+            else:
+                issues = check_requests(self.predictor, requests)
         except RequestError as exc:
             raise BadInput(str(exc)) from None
         return await self.batcher(list(zip(requests, issues, strict=True)))
@@ -277,10 +399,12 @@ def canonical_error(status: int, body: bytes) -> dict[str, Any]:
 ERROR_STATUSES = {
     400: "bad input: the message names the field",
     404: "no such route",
-    413: "request body over the cap",
+    408: "the body did not arrive in full within the upload deadline (COMMUTE_BODY_TIMEOUT_S)",
+    413: "request body over the route's byte cap, or more JSON values than the largest legal input holds",
     415: "the body is not JSON",
     500: "server error (never the answer to bad input)",
-    503: "live forecasts unavailable: no KMA key, the KMA API failed, or every fetch slot is busy",
+    503: "busy (request bytes in flight at the budget; retry after Retry-After seconds), or live forecasts "
+    "unavailable: no KMA key, the KMA API failed, or every fetch slot is busy",
     504: "the KMA API (or the model) did not answer in time",
 }
 
@@ -366,47 +490,223 @@ class OneErrorShape:
 _REPLACED = {b"content-type", b"content-length", b"transfer-encoding"}
 
 
-class BodyLimit:
-    """Answer 413 to a body over the cap before it is buffered: at once when Content-Length says so, and
-    as soon as the bytes received pass the cap for a body sent without a length (chunked)."""
+class ClientGoneError(Exception):
+    """The client closed the connection before its body arrived: nobody to answer, not a server error."""
+
+
+CHECKED_INPUT = "commute_weather.checked_input"  # scope key: the input model RequestGate parsed
+
+
+class RequestGate:
+    """Read, count and parse the body of every API call before BentoML sees it (see the module docstring):
+    413 over the route's byte cap or JSON value budget, 408 when the body is not complete within the
+    upload deadline, 503 + Retry-After when the body bytes in flight would pass the budget, 400 naming the
+    field for bad input, 504 in ErrorBody when the answer is not ready by ANSWER_DEADLINE_S. The parsed
+    input goes to BentoML through the scope (`checked_input` below), so the body is parsed once, off the
+    event loop. A client that goes away mid-body is logged in one line and not answered (no 5xx)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.max_bytes = int(env_number(MAX_BODY_ENV, DEFAULT_MAX_BODY))
-
-    def too_large(self) -> JSONResponse:
-        return error_response(
-            413, f"request body over the {self.max_bytes:,}-byte cap: send fewer requests per batch", ["body"]
-        )
+        batch_bytes = int(env_number(MAX_BODY_ENV, DEFAULT_MAX_BODY))
+        self.routes: dict[str, tuple[Any, Limits]] = {}
+        for name, method in CommuteComfort.apis.items():  # type: ignore[attr-defined]
+            if name == "predict_batch":
+                limits = Limits(batch_bytes, BATCH_VALUES, batch=True)
+            elif name == "predict":
+                limits = Limits(min(SINGLE_BODY_BYTES, batch_bytes), REQUEST_VALUES)
+            else:
+                limits = Limits(SMALL_BODY_BYTES, SMALL_VALUES)
+            self.routes[method.route] = (method.input_spec, limits)
+        self.budget = int(env_number(INFLIGHT_ENV, DEFAULT_INFLIGHT))
+        self.body_timeout_s = env_number(BODY_TIMEOUT_ENV, DEFAULT_BODY_TIMEOUT_S)
+        self.in_flight = 0
+        self.large_in_flight = 0
+        # A thread for large bodies, so that one body at most is being turned into objects at a time, and
+        # one for small ones, so that a /predict never waits for a batch's parse.
+        self.parser = ThreadPoolExecutor(1, thread_name_prefix="intake-large")
+        self.small_parser = ThreadPoolExecutor(1, thread_name_prefix="intake-small")
+        self.collector = CollectorPause(COLLECTOR_PAUSE_MAX_S)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        spec, limits = route
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self.too_large()(scope, receive, send)
+        held = [0]  # body bytes this request holds against the budget
+        started = asyncio.get_running_loop().time()
+        big = paused = False
+        try:
+            if length is not None and (not length.isdigit() or int(length) > limits.max_bytes):
+                raise self.too_large(limits)
+            self.admit(held, int(length or 0))
+            box = [await self.read(receive, limits, held)]
+            big = len(box[0]) > BIG_BODY_BYTES
+            paused = big and self.collector.hold()
+            parse = parse_batch if limits.batch else parse_single
+            # The parser empties the box: no reference here keeps the bytes alive once they are decoded.
+            pool = self.parser if big else self.small_parser
+            parsing = asyncio.get_running_loop().run_in_executor(pool, parse, box, spec)
+            del box
+            scope[CHECKED_INPUT] = await parsing
+            del parsing  # it holds the parsed input too
+        except IntakeError as exc:
+            self.release(held, paused)
+            log.info("client error on %s [%d]: %s", scope["path"], exc.status, exc.message.split(":")[0])
+            headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
+            await error_response(exc.status, exc.message, exc.fields, headers)(scope, receive, send)
             return
-        received = 0
-        over = False
+        except ClientGoneError:
+            self.release(held, paused)
+            log.info(
+                "client went away on %s before its body arrived (not answered, not an error)", scope["path"]
+            )
+            return
+        except Exception:  # a bug here: loud, and answered (uncaught, the client got no answer at all)
+            self.release(held, paused)
+            log.exception("intake failed on %s: 500", scope["path"])
+            await error_response(500, "internal error reading the request")(scope, _no_body, send)
+            return
+        except BaseException:  # cancelled (shutdown): give back the bytes and the collector, then go on
+            self.release(held, paused)
+            raise
+        try:
+            await self.answer(scope, receive, send, started)
+        finally:
+            checked = [scope.pop(CHECKED_INPUT, None)]
+            self.release(held)
+            if big:
+                # Freed in the parser's thread, request by request: dropping a batch's 168,000 objects at
+                # once is one C call that holds the GIL for ~0.1 s wherever the last reference goes, and
+                # here that is the event loop. The collector resumes once they are gone.
+                self.parser.submit(discard, checked, self.collector if paused else None)
+            del checked
+            if big and self.large_in_flight == 0:
+                # Later, once this frame and BentoML's (background tasks included) have let go of the input.
+                loop = asyncio.get_running_loop()
+                loop.call_later(1.0, self.parser.submit, release_memory, self.collector)
 
-        async def counted() -> Message:
-            nonlocal received, over
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    over = True
-                    return {"type": "http.disconnect"}  # the app stops reading; its answer is replaced
-            return message
+    def admit(self, held: list[int], size: int) -> None:
+        """Hold `size` body bytes in all (more than `held[0]` so far), or 503 when the bytes in flight
+        would pass the budget. A large body (over BIG_BODY_BYTES) is admitted past the budget when no other
+        large one is in flight, so that small requests cannot starve the largest legal batch; small ones
+        never pass it. Memory is then bounded by one body at the cap plus the budget."""
+        if size <= held[0]:
+            return
+        others = self.in_flight - held[0]
+        was_large = held[0] > BIG_BODY_BYTES
+        other_large = self.large_in_flight - was_large
+        if others + size > self.budget and (size <= BIG_BODY_BYTES or other_large > 0):
+            raise IntakeError(
+                503,
+                f"busy: {others:,} body bytes already in flight (budget {self.budget:,}); "
+                f"retry in {RETRY_AFTER_S} s",
+            )
+        self.in_flight += size - held[0]
+        self.large_in_flight += (size > BIG_BODY_BYTES) - was_large
+        held[0] = size
 
-        async def answer(message: Message) -> None:
-            if not over:
-                await send(message)
-            elif message["type"] == "http.response.start":
-                await self.too_large()(scope, receive, send)
+    def release(self, held: list[int], paused: bool = False) -> None:
+        if paused:
+            self.collector.release()
+        self.in_flight -= held[0]
+        self.large_in_flight -= held[0] > BIG_BODY_BYTES
+        held[0] = 0
 
-        await self.app(scope, counted, answer)
+    def too_large(self, limits: Limits) -> IntakeError:
+        advice = "send fewer requests per batch" if limits.batch else "send fewer or shorter values"
+        return IntakeError(413, f"request body over the {limits.max_bytes:,}-byte cap: {advice}", ["body"])
+
+    async def read(self, receive: Receive, limits: Limits, held: list[int]) -> bytearray:
+        """The whole body, counted as it arrives, within the upload deadline. A body without a length
+        (chunked) is admitted as it grows."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout_s
+        counter = ValueCounter(limits)
+        body = bytearray()
+        # A chunked body declares no length: `held` then starts at 0 (and was a ValueError from formatting
+        # a text with `:,`, which left such a client without any answer).
+        declared = f"{held[0]:,}" if held[0] else "an unknown number of"
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise IntakeError(
+                    408,
+                    f"body: incomplete after {self.body_timeout_s:g} s ({len(body):,} of {declared} bytes): "
+                    f"send the whole body within {self.body_timeout_s:g} s, or smaller batches",
+                    ["body"],
+                ) from None
+            if message["type"] == "http.disconnect":
+                raise ClientGoneError
+            chunk = message.get("body", b"")
+            if len(body) + len(chunk) > limits.max_bytes:
+                raise self.too_large(limits)
+            counter.feed(chunk)
+            body += chunk
+            self.admit(held, len(body))
+            if not message.get("more_body", False):
+                return body
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        """Run BentoML's handler on the parsed input; 504 in ErrorBody if it has not begun answering by
+        ANSWER_DEADLINE_S after the request began."""
+        responded = False
+
+        consumed = False
+
+        async def replay() -> Message:  # the body was read here; later reads see a disconnect
+            nonlocal consumed
+            if not consumed:
+                consumed = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return await receive()
+
+        async def sending(message: Message) -> None:
+            nonlocal responded
+            responded = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, replay, sending))
+        remaining = started + ANSWER_DEADLINE_S - asyncio.get_running_loop().time()
+        done, _ = await asyncio.wait({task}, timeout=max(remaining, 0))
+        if done or responded:
+            await task
+            return
+        task.cancel()
+        log.warning("no answer on %s within %g s: 504", scope["path"], ANSWER_DEADLINE_S)
+        message = f"no answer within {ANSWER_DEADLINE_S:g} s: the server is overloaded, retry later"
+        await error_response(504, message)(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def release_memory(collector: CollectorPause) -> None:
+    """After a large body: collect (cheap: the worker's startup objects are frozen; skipped while another
+    large body's objects are alive), and give freed heap back to the OS (glibc keeps it otherwise, and the
+    pod's cgroup would go on counting it)."""
+    import ctypes  # noqa: PLC0415
+
+    if not collector.held:
+        gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+async def checked_input(cls: Any, request: Any, serde: Any) -> Any:
+    """BentoML's input parsing for every API, replaced: the input RequestGate already parsed."""
+    checked = request.scope.get(CHECKED_INPUT)
+    if checked is None:  # RequestGate not in front (it always is): parse as BentoML would
+        return await serde.parse_request(request, cls)
+    return checked
+
+
+for _method in CommuteComfort.apis.values():  # type: ignore[attr-defined]
+    _method.input_spec.from_http_request = classmethod(checked_input)
 
 
 class JsonBodiesOnly:
@@ -428,7 +728,7 @@ class JsonBodiesOnly:
         await self.app(scope, receive, send)
 
 
-# The first added is the outermost: the error shape sees every answer, the body cap comes before anything
-# reads the body.
-for _middleware in (OneErrorShape, BodyLimit, JsonBodiesOnly):
+# The first added is the outermost: the error shape sees every answer, the content type is checked before
+# anything reads the body.
+for _middleware in (OneErrorShape, JsonBodiesOnly, RequestGate):
     CommuteComfort.add_asgi_middleware(_middleware)  # type: ignore[attr-defined]
