@@ -395,7 +395,7 @@ def nasty_corpus(max_body_bytes: int) -> list[tuple[str, str, bytes, dict[str, s
         ("form body", "/predict", b"a=1", {"content-type": "application/x-www-form-urlencoded"}),
         ("no content type", "/predict", text.encode(), {}),
         ("forecast unknown station", "/forecast", b'{"station_id": -1}', js),
-        ("forecast bad window", "/forecast", b'{"station_id": 108, "window": "noon"}', js),
+        ("forecast bad window", "/forecast", b'{"station_id": 131, "window": "noon"}', js),
         ("model with junk", "/model", b'{"x": 1}', js),
     ]  # fmt: skip
 

@@ -573,9 +573,10 @@ def post(url: str, path: str, body: bytes) -> httpx.Response:
 
 
 def test_duplicate_keys_are_refused(service: str) -> None:
-    """json keeps the last of two equal keys: `{"station_id": 99999, "station_id": 108}` was a 200."""
+    """json keeps the last of two equal keys: `{"station_id": 99999, "station_id": 131}` was a 200."""
     text = (REPO / "examples/predict_request.json").read_text()
-    twice = text.replace('"station_id": 108', '"station_id": 99999, "station_id": 108', 1)
+    twice = text.replace('"station_id": 131', '"station_id": 99999, "station_id": 131', 1)
+    assert twice != text
     response = post(service, "/predict", twice.encode())
     assert response.status_code == 400, response.text
     assert response.json() == {
