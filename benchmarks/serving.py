@@ -38,6 +38,7 @@ from benchmarks.common import (
     served,
     table,
 )
+from commute_weather.contracts.quality import clean_observations
 from commute_weather.forecast.features import issue_times
 from commute_weather.serving.api_models import ForecastRequest
 from commute_weather.serving.handlers import forecast, request_from_frame
@@ -51,11 +52,15 @@ def request_bodies(count: int, seed: int = 7) -> list[dict[str, Any]]:
     """Requests for real test-period targets, each with the hours up to issue time that the features read
     (25 by default), as clients send them."""
     paths = served()
-    observations = pd.read_parquet(ROOT / paths.observations)
+    # without the hours validate quarantined, as featurize reads them: a client sends what passed the contract
+    observations, _ = clean_observations(
+        pd.read_parquet(ROOT / paths.observations), json.loads((ROOT / paths.validation).read_text())
+    )
     targets = pd.read_parquet(ROOT / paths.predictions)
     targets = targets[["station_id", "date", "window"]]
     predictor = load_predictor()
     span = pd.Timedelta(hours=predictor.history_hours - 1)
+    targets = targets[targets["station_id"].map(predictor.answers_for)]  # what the service answers
     targets = targets.sample(count, random_state=seed).reset_index(drop=True)
     by_station = dict(tuple(observations.groupby("station_id")))
     bodies = []
