@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scales = {name: ran[name] for name in SCALES if name in ran}
         repro = dvc_repro(args.repeats, scratch)
     report(scales, repro)
-    save("pipeline", {"scales": scales, "dvc_repro": repro})
+    save("pipeline_repro" if args.repro_only else "pipeline", {"scales": scales, "dvc_repro": repro})
     return {"scales": scales, "dvc_repro": repro}
 
 
