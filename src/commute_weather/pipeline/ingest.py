@@ -77,6 +77,20 @@ def fetch_kma(params: DatasetParams, kma: KmaParams, raw_dir: Path) -> list[Path
         )
 
 
+def embedded_typ01(params: DatasetParams, raw_dir: Path) -> list[Path]:
+    """The months of a `typ01` folder (<station>/<YYYY-MM>.txt, as `commute-weather retrain` embeds them)
+    for the dataset's stations and months, copied unmodified under raw_dir like every other source."""
+    months = month_range(params.start_month, params.end_month)
+    wanted = [raw_month_path(params.input, s, m) for s in params.stations for m in months]
+    missing = [p for p in wanted if not p.is_file()]
+    if missing:
+        listed = ", ".join(p.as_posix() for p in missing[:MAX_GAPS_LISTED])
+        raise StageError(f"{params.input} lacks {len(missing)} station-months of the dataset: {listed}")
+    for path in wanted:
+        io.write_bytes(raw_dir / path.relative_to(params.input), path.read_bytes())
+    return [raw_dir / path.relative_to(params.input) for path in wanted]
+
+
 def read_typ01_files(paths: list[Path], raw_dir: Path) -> pd.DataFrame:
     records = [
         parse_typ01(path.read_text(encoding="cp949"), str(path)).assign(
@@ -267,6 +281,8 @@ def ingest(
         exports = read_csv_exports(params.input)
         records, extra = combine_exports(exports, params, ingest_params.precedence, quality, raw_dir)
         collapsed = sum(s["duplicate_hours_collapsed"] for s in extra["sources"].values())
+    elif params.source == "typ01":
+        records, collapsed = read_typ01_files(embedded_typ01(params, raw_dir), raw_dir), 0
     else:
         paths = (
             write_sample(params, raw_dir)

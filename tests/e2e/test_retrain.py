@@ -1,0 +1,136 @@
+"""`commute-weather retrain` end to end: the KMA stand-in serves the live months (the sample generator's
+weather), a bare Git repository is "GitHub", and recording stubs stand in for `cml` and `gh`. Real fetch,
+real data contract, real `dvc repro` on the branch."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import REPO, commit, run
+from tests.servers import fake_kma_api
+
+pytestmark = pytest.mark.slow
+STUBS = REPO / "tests" / "stubs"
+BRANCH = "retrain/live-weather"
+# One station from January 2022: 150 windows is about two and a half months of it.
+LIVE = {
+    "min_new_windows": 150,
+    "branch": BRANCH,
+    "live": {"live": {"stations": [108], "start_month": "2022-01", "end_month": "latest",
+                      "input": "data/external/live"}},
+}  # fmt: skip
+
+
+@pytest.fixture
+def github(small_repo: Callable[..., Path], tmp_path: Path) -> Path:
+    """The reproduced SMALL pipeline with a live dataset configured, pushed to a bare `origin`."""
+    repo = small_repo({"retrain": LIVE})
+    commit(repo, "a live dataset")
+    origin = tmp_path / "origin.git"
+    run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
+    run(repo, "git", "remote", "add", "origin", str(origin))
+    run(repo, "git", "push", "-q", "origin", "main")
+    return repo
+
+
+def retrain(repo: Path, kma: str, today: str) -> tuple[int, str, list[list[str]]]:
+    log, summary = repo.parent / "stub-log.jsonl", repo.parent / "summary.md"
+    summary.unlink(missing_ok=True)
+    env = {
+        "PATH": os.pathsep.join([str(STUBS), os.environ["PATH"]]), "KMA_AUTH_KEY": "fake-key",
+        "KMA_API_URL": kma, "STUB_LOG": str(log), "STUB_STATE": str(repo.parent / "github.json"),
+        "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.invalid", "GIT_COMMITTER_NAME": "ci",
+        "GIT_COMMITTER_EMAIL": "ci@example.invalid",
+    }  # fmt: skip
+    start = len(log.read_text().splitlines()) if log.exists() else 0
+    result = run(
+        repo, "python", "-m", "commute_weather.retrain", "--today", today, "--summary", str(summary),
+        check=False, env=env,
+    )  # fmt: skip
+    calls = [json.loads(line) for line in log.read_text().splitlines()[start:]] if log.exists() else []
+    print(result.stdout, result.stderr)
+    return result.returncode, summary.read_text() if summary.exists() else "", calls
+
+
+def remote_head(repo: Path, branch: str) -> str:
+    return run(repo, "git", "ls-remote", "origin", f"refs/heads/{branch}").stdout.split("\t")[0]
+
+
+def prs(repo: Path) -> list[dict]:  # type: ignore[type-arg]
+    state = repo.parent / "github.json"
+    return json.loads(state.read_text())["prs"] if state.exists() else []
+
+
+def test_enough_new_weather_opens_one_pull_request_and_a_second_run_updates_it(github: Path) -> None:
+    repo = github
+    with fake_kma_api(synthetic_seed=5) as kma:
+        # 30 complete months of one station: far above 150 windows
+        code, summary, calls = retrain(repo, kma, "2024-07-15")
+        assert code == 0, summary
+        assert [c[:3] for c in calls] == [["gh", "pr", "list"], ["cml", "pr", "create"]]
+        [pr] = prs(repo)
+        assert pr["head"] == BRANCH and pr["base"] == "main" and "live through 2024-06" in pr["title"]
+        first = remote_head(repo, BRANCH)
+        changed = run(repo, "git", "diff", "--name-only", "main", first).stdout.split()
+        assert "dvc.lock" in changed and "params.yaml" in changed and "metrics/live/metrics.json" in changed
+        assert "data/external/live/108/2024-06.txt" in changed
+        params = yaml.safe_load(run(repo, "git", "show", f"{first}:params.yaml").stdout)
+        assert params["datasets"]["live"] == {
+            "source": "typ01", "real": True, "stations": [108], "start_month": "2022-01",
+            "end_month": "2024-06", "input": "data/external/live",
+        }  # fmt: skip
+        assert "new labelled windows" in summary and "opened https://github.example" in summary
+        assert (
+            remote_head(repo, "main") == run(repo, "git", "rev-parse", "main").stdout.strip()
+        )  # main untouched
+
+        # a week later a new month is complete: the same pull request, updated
+        run(repo, "git", "checkout", "-q", "main")
+        code, summary, calls = retrain(repo, kma, "2024-08-10")
+        assert code == 0, summary
+        assert [c[:3] for c in calls] == [["gh", "pr", "list"]]  # no second `cml pr create`
+        assert len(prs(repo)) == 1
+        second = remote_head(repo, BRANCH)
+        assert second != first
+        assert "data/external/live/108/2024-07.txt" in run(repo, "git", "show", "--name-only", second).stdout
+        assert "updated pull request #1" in summary
+
+        # the reviewed pull request is merged; one more month is below the threshold: nothing changes
+        run(repo, "git", "checkout", "-q", "main")
+        run(repo, "git", "merge", "-q", "--ff-only", second)
+        run(repo, "git", "push", "-q", "origin", "main")
+        prs_before, head_before = prs(repo), remote_head(repo, BRANCH)
+        code, summary, calls = retrain(repo, kma, "2024-09-05")
+        assert code == 0, summary
+        assert calls == []
+        [line] = [x for x in summary.splitlines() if x.startswith("- live:")]
+        windows = int(line.split()[2])
+        assert 55 <= windows <= 62 and line.endswith("in 2024-08..2024-08, 150 needed; nothing changed"), line
+        assert run(repo, "git", "status", "--porcelain").stdout == ""
+        assert prs(repo) == prs_before and remote_head(repo, BRANCH) == head_before
+
+
+def test_a_month_that_breaks_the_data_contract_opens_nothing(github: Path) -> None:
+    repo = github
+    with fake_kma_api(synthetic_seed=5, broken_months=frozenset({"2023-05"})) as kma:
+        code, summary, calls = retrain(repo, kma, "2024-07-15")
+    assert code == 1
+    assert calls == [] and prs(repo) == []
+    assert "break the data contract; nothing changed" in summary
+    assert "| temperature_c |" in summary
+    assert remote_head(repo, BRANCH) == ""
+    assert run(repo, "git", "status", "--porcelain").stdout == ""
+    assert run(repo, "git", "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() == "main"
+
+
+def test_without_the_key_it_says_what_to_set(github: Path) -> None:
+    result = run(github, "python", "-m", "commute_weather.retrain", "--today", "2024-07-15", check=False,
+                 env={"KMA_AUTH_KEY": ""})  # fmt: skip
+    assert result.returncode == 2  # a configuration error: nothing was fetched or changed
+    assert "KMA_AUTH_KEY is not set" in result.stderr
