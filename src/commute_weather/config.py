@@ -367,6 +367,15 @@ class LiveDataset(Params):
             raise ValueError(f"unknown KMA station ids {unknown}; known: {sorted(KNOWN_STATIONS)}")
         return value
 
+    def embeds_as(self, dataset: DatasetParams) -> bool:
+        """Whether `dataset` is what a merged retraining pull request made of this live dataset."""
+        return (
+            dataset.source == "typ01"
+            and dataset.input == self.input
+            and tuple(dataset.stations) == self.stations
+            and dataset.start_month == self.start_month
+        )
+
 
 class RetrainParams(Params):
     """`commute-weather retrain` (the weekly workflow); params.yaml says why the threshold is what it is."""
@@ -412,6 +421,14 @@ class PipelineParams(Params):
             raise ValueError(f"split.by_dataset names {unknown}, which are not datasets")
         if self.train.model not in self.train.selection.candidates:
             raise ValueError(f"train.model {self.train.model!r} is not one of train.selection.candidates")
+        for name, live in self.retrain.live.items():
+            embedded = self.datasets.get(name)
+            if embedded is not None and not live.embeds_as(embedded):
+                raise ValueError(
+                    f"retrain.live.{name} and datasets.{name} differ: a live dataset's name in `datasets` "
+                    "must be its embedded months (source typ01, the same input, stations and start_month); "
+                    "rename one"
+                )
         return self
 
     @property
