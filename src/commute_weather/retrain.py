@@ -8,7 +8,8 @@ For each live dataset in params.yaml `retrain.live` (never part of the default `
 2. they are checked against the data contract (the validate stage's pandera checks): a failure changes
    nothing, exits 1 and writes the validation report to --summary (the job summary);
 3. their labelled windows are counted (featurize's labels); below `retrain.min_new_windows` the command says
-   how many there are and how many it needs, and changes nothing;
+   how many there are and how many it needs, and changes nothing; so does a dataset (embedded months plus
+   the new ones) too short for every split period to hold split.min_period_rows windows, saying which;
 4. otherwise, on the branch `retrain.branch` made from the current commit: the months are embedded, the
    dataset is written into `datasets` (source typ01, end_month the last fetched month), `dvc repro` runs, and
    params.yaml, dvc.lock, metrics, reports and the months are committed. When no pull request is open for
@@ -36,6 +37,7 @@ from commute_weather import io
 from commute_weather.cli import StageError, console, results, run
 from commute_weather.clock import KST
 from commute_weather.config import LiveDataset, PipelineParams, load_params
+from commute_weather.forecast.split import SplitError, assign_split, check_periods
 from commute_weather.pipeline.featurize import build_dataset
 from commute_weather.pipeline.validate import run_contract
 from commute_weather.sources.kma.client import (
@@ -73,6 +75,31 @@ def months_to_fetch(live: LiveDataset, through: str) -> list[str]:
 def observations_of(paths: list[Path]) -> pd.DataFrame:
     records = [parse_typ01(p.read_text(encoding="cp949"), str(p)) for p in paths]
     return normalize(pd.concat(records, ignore_index=True))
+
+
+def too_short_for_split(
+    name: str, live: LiveDataset, through: str, staging: Path, params: PipelineParams
+) -> str | None:
+    """Why the dataset, its embedded months with the fetched ones (under `staging`, which win), cannot be
+    trained yet (every split period needs split.min_period_rows windows), or None: a pull request whose
+    `dvc repro` would stop in train is not proposed."""
+    paths = []
+    for station in live.stations:
+        for month in month_range(live.start_month, through):
+            fetched, embedded = (
+                raw_month_path(staging, station, month),
+                raw_month_path(live.input, station, month),
+            )
+            if fetched.is_file() or embedded.is_file():
+                paths.append(fetched if fetched.is_file() else embedded)
+    dataset = build_dataset(observations_of(paths), params)[0]
+    dates = dataset.loc[dataset["label"].notna(), "date"]
+    split = params.split.for_dataset(name)
+    try:
+        check_periods(dates, assign_split(dates, split), split)
+    except SplitError as exc:
+        return str(exc)
+    return None
 
 
 def validation_markdown(name: str, report: dict[str, Any]) -> str:
@@ -154,16 +181,32 @@ def propose(
     name: str, live: LiveDataset, through: str, fetched: Path, params_path: Path, params: PipelineParams,
     windows: int,
 ) -> str:  # fmt: skip
-    """Embed the months on the retraining branch, reproduce, and open or update its one pull request."""
+    """Embed the months on the retraining branch, reproduce, and open or update its one pull request. On a
+    failure the checkout is left as it was: back on the starting branch, without the months or outputs."""
+    branch = params.retrain.branch
+    base = git("rev-parse", "HEAD", capture=True)
+    target = git("rev-parse", "--abbrev-ref", "HEAD", capture=True)
+    git("checkout", "-q", "-B", branch)
+    try:
+        return _embed_reproduce_and_push(
+            name, live, through, fetched, params_path, params, windows, base, target
+        )
+    except BaseException:
+        git("checkout", "-q", "-f", target)
+        git("clean", "-fdq", "--", live.input.as_posix(), f"metrics/{name}", f"reports/{name}")
+        raise
+
+
+def _embed_reproduce_and_push(
+    name: str, live: LiveDataset, through: str, fetched: Path, params_path: Path, params: PipelineParams,
+    windows: int, base: str, target: str,
+) -> str:  # fmt: skip
     branch = params.retrain.branch
     title = f"Retrain with new weather: {name} through {through}"
     message = (
         f"retrain: {name} through {through}, {windows:,} new labelled windows (threshold "
         f"{params.retrain.min_new_windows:,}); months fetched from the KMA API, dvc repro"
     )
-    base = git("rev-parse", "HEAD", capture=True)
-    target = git("rev-parse", "--abbrev-ref", "HEAD", capture=True)
-    git("checkout", "-q", "-B", branch)
     for path in sorted(fetched.rglob("*.txt")):
         embedded = live.input / path.relative_to(fetched)
         embedded.parent.mkdir(parents=True, exist_ok=True)
@@ -232,6 +275,13 @@ def retrain(
                 span = f"{months[0]}..{months[-1]}"
                 outcomes.append(
                     f"{name}: {windows:,} new labelled windows in {span}, {need:,} needed; nothing changed"
+                )
+                continue
+            short = too_short_for_split(name, live, through, staging, params)
+            if short is not None:
+                outcomes.append(
+                    f"{name}: {windows:,} new labelled windows (>= {need:,}), but the dataset is too short "
+                    f"to train and test yet: {short}; nothing changed"
                 )
                 continue
             done = propose(name, live, through, staging, params_path, params, windows)

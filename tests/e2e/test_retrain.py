@@ -18,19 +18,25 @@ from tests.servers import fake_kma_api
 pytestmark = pytest.mark.slow
 STUBS = REPO / "tests" / "stubs"
 BRANCH = "retrain/live-weather"
-# One station from January 2022: 150 windows is about two and a half months of it.
+# One station from July 2023: 150 windows is about two and a half months of it; twelve months are the least
+# that SMALL's split (120 test days, 90 validation days, 100 windows in each period) can train and test on.
 LIVE = {
     "min_new_windows": 150,
     "branch": BRANCH,
-    "live": {"live": {"stations": [108], "start_month": "2022-01", "end_month": "latest",
+    "live": {"live": {"stations": [108], "start_month": "2023-07", "end_month": "latest",
                       "input": "data/external/live"}},
 }  # fmt: skip
 
 
 @pytest.fixture
 def github(small_repo: Callable[..., Path], tmp_path: Path) -> Path:
-    """The reproduced SMALL pipeline with a live dataset configured, pushed to a bare `origin`."""
-    repo = small_repo({"retrain": LIVE})
+    """The reproduced SMALL pipeline with ONLY the test's live dataset configured (params.yaml's own live
+    datasets replaced, not merged), pushed to a bare `origin`."""
+    repo = small_repo()
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["retrain"] = LIVE
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
     commit(repo, "a live dataset")
     origin = tmp_path / "origin.git"
     run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
@@ -70,7 +76,7 @@ def prs(repo: Path) -> list[dict]:  # type: ignore[type-arg]
 def test_enough_new_weather_opens_one_pull_request_and_a_second_run_updates_it(github: Path) -> None:
     repo = github
     with fake_kma_api(synthetic_seed=5) as kma:
-        # 30 complete months of one station: far above 150 windows
+        # 12 complete months of one station: far above 150 windows, and enough for SMALL's split
         code, summary, calls = retrain(repo, kma, "2024-07-15")
         assert code == 0, summary
         assert [c[:3] for c in calls] == [["gh", "pr", "list"], ["cml", "pr", "create"]]
@@ -82,7 +88,7 @@ def test_enough_new_weather_opens_one_pull_request_and_a_second_run_updates_it(g
         assert "data/external/live/108/2024-06.txt" in changed
         params = yaml.safe_load(run(repo, "git", "show", f"{first}:params.yaml").stdout)
         assert params["datasets"]["live"] == {
-            "source": "typ01", "real": True, "stations": [108], "start_month": "2022-01",
+            "source": "typ01", "real": True, "stations": [108], "start_month": "2023-07",
             "end_month": "2024-06", "input": "data/external/live",
         }  # fmt: skip
         assert "new labelled windows" in summary and "opened https://github.example" in summary
@@ -118,7 +124,7 @@ def test_enough_new_weather_opens_one_pull_request_and_a_second_run_updates_it(g
 
 def test_a_month_that_breaks_the_data_contract_opens_nothing(github: Path) -> None:
     repo = github
-    with fake_kma_api(synthetic_seed=5, broken_months=frozenset({"2023-05"})) as kma:
+    with fake_kma_api(synthetic_seed=5, broken_months=frozenset({"2023-10"})) as kma:
         code, summary, calls = retrain(repo, kma, "2024-07-15")
     assert code == 1
     assert calls == [] and prs(repo) == []
@@ -134,3 +140,18 @@ def test_without_the_key_it_says_what_to_set(github: Path) -> None:
                  env={"KMA_AUTH_KEY": ""})  # fmt: skip
     assert result.returncode == 2  # a configuration error: nothing was fetched or changed
     assert "KMA_AUTH_KEY is not set" in result.stderr
+
+
+def test_enough_new_windows_but_too_short_a_record_to_split_opens_nothing(github: Path) -> None:
+    """Six months are over the threshold but cannot fill SMALL's train, validation and test periods: a pull
+    request would only stop in `dvc repro`'s train stage, so none is opened."""
+    repo = github
+    with fake_kma_api(synthetic_seed=5) as kma:
+        code, summary, calls = retrain(repo, kma, "2024-01-15")
+    assert code == 0, summary
+    assert calls == [] and prs(repo) == []
+    [line] = [x for x in summary.splitlines() if x.startswith("- live:")]
+    assert "(>= 150), but the dataset is too short to train and test yet" in line, line
+    assert "split.min_period_rows is 100" in line and line.endswith("nothing changed"), line
+    assert run(repo, "git", "status", "--porcelain").stdout == ""
+    assert run(repo, "git", "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() == "main"
