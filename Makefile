@@ -99,7 +99,7 @@ fuzz: install ## schemathesis, every check, >= 3,000 requests, plus nasty inputs
 monitor: install ## the served model (MODEL_REV=rev; LIVE=1: KMA's latest weather) on the last monitor.days; exit 3 = alert
 	python -m commute_weather.reporting.monitor $(if $(MODEL_REV),--model-rev $(MODEL_REV)) $(if $(LIVE),--kma) \
 		--markdown reports/monitor/report.md --json reports/monitor/report.json \
-		--history reports/monitor/history.jsonl
+		--history reports/monitor/history.jsonl --plot reports/monitor/forecasts.png
 
 retrain: install ## KMA_AUTH_KEY: fetch new months of retrain.live; enough new windows -> dvc repro, one PR (cml)
 	python -m commute_weather.retrain $(if $(GITHUB_STEP_SUMMARY),--summary "$(GITHUB_STEP_SUMMARY)")

@@ -20,10 +20,10 @@ STUBS = REPO / "tests" / "stubs"
 EXIT_ALERT = 3
 
 
-def monitor(repo: Path, check: bool = False) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+def monitor(repo: Path, *extra: str, check: bool = False) -> tuple[int, dict, str]:  # type: ignore[type-arg]
     result = run(
         repo, *MONITOR, "--markdown", "out/report.md", "--json", "out/report.json",
-        "--history", "out/history.jsonl", check=check,
+        "--history", "out/history.jsonl", *extra, check=check,
         env={"PYTHONPATH": str(repo)},  # the degraded model's class lives in tests/degraded.py
     )  # fmt: skip
     report = json.loads((repo / "out/report.json").read_text())
@@ -49,8 +49,9 @@ def repo(served: Path, tmp_path: Path) -> Path:
 
 
 def test_a_healthy_model_raises_no_alert(repo: Path) -> None:
-    code, report, text = monitor(repo)
+    code, report, text = monitor(repo, "--plot", "out/forecasts.png")
     assert code == 0, text
+    assert (repo / "out/forecasts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the chart for a person
     assert report["alert"] is False and report["alert_reasons"] == []
     assert report["windows"] == 56 and report["days"] == 28 and report["not_issued"] == {}
     assert report["rmse_vs_persistence"]["verdict"] != "worsens"

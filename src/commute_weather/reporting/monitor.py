@@ -15,6 +15,9 @@ difference (`forecast.compare`), the Brier score of P(wet) against persistence's
 its interval, the 80% interval's coverage with the band a binomial test accepts, and the drift of every
 input feature against the training rows of the same calendar months (population stability index).
 
+With --plot, a chart of every window (what happened, the forecast with its interval, persistence) per
+station, as PNG: the artifact a person would rather look at than the tables.
+
 Alert (exit status 3, `"alert": true` in the JSON) when the model is detectably worse than persistence (the
 interval of RMSE model - persistence lies above zero) or coverage leaves its band. Drift alone does not
 alert: a few weeks always differ from the training years somewhere, and the forecast scores say whether it
@@ -48,7 +51,14 @@ from scipy import stats
 from commute_weather import io
 from commute_weather.cli import StageError, console, results, run
 from commute_weather.clock import KST
-from commute_weather.config import MonitorParams, PipelineParams, SplitParams, Window, load_params
+from commute_weather.config import (
+    CommuteParams,
+    MonitorParams,
+    PipelineParams,
+    SplitParams,
+    Window,
+    load_params,
+)
 from commute_weather.contracts.observations import Observations as Obs
 from commute_weather.forecast import features
 from commute_weather.forecast.compare import BRIER, RMSE, Change, paired_block_bootstrap
@@ -317,6 +327,59 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def forecast_plot(rows: pd.DataFrame, commute: CommuteParams, title: str) -> dict[str, Any]:
+    """A Vega-Lite chart of the monitored windows, one panel per station: what happened (points), the model's
+    score with its interval (line and band) and persistence (dashed), at each window's start."""
+    start = {name: hours.start_hour for name, hours in commute.windows.items()}
+    at = rows["date"] + pd.to_timedelta(rows["window"].map(start), unit="h")
+    values = pd.DataFrame(
+        {
+            "station": rows["station_id"].astype(int),
+            "time": at.dt.strftime("%Y-%m-%dT%H:%M:%S"),
+            "what happened": rows["label"].astype("float64"),
+            "model": rows["score"].astype("float64"),
+            "low": rows["score_low"].astype("float64"),
+            "high": rows["score_high"].astype("float64"),
+            "persistence": rows["persistence_score"].astype("float64"),
+        }
+    )
+    records = json.loads(values.to_json(orient="records"))
+    x = {"field": "time", "type": "temporal", "title": None, "axis": {"format": "%b %d", "labelAngle": -45}}
+    y = {"type": "quantitative", "scale": {"domain": [0, 100]}, "title": "comfort score"}
+    series = ["model", "persistence", "what happened"]
+    colour = {"field": "series", "type": "nominal", "title": None,
+              "scale": {"domain": series, "range": ["#1f77b4", "#7f7f7f", "#d62728"]}}  # fmt: skip
+    dash = {"field": "series", "type": "nominal", "title": None,
+            "scale": {"domain": series, "range": [[1, 0], [4, 3], [1, 0]]}}  # fmt: skip
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": title,
+        "data": {"values": records},
+        "facet": {"row": {"field": "station", "type": "nominal", "title": "station"}},
+        "spec": {
+            "width": 760,
+            "height": 220,
+            "layer": [
+                {"mark": {"type": "area", "opacity": 0.2, "color": "#1f77b4"},
+                 "encoding": {"x": x, "y": {**y, "field": "low"}, "y2": {"field": "high"}}},
+                {"transform": [{"fold": series, "as": ["series", "value"]}],
+                 "mark": {"type": "line", "point": True, "strokeWidth": 1.5},
+                 "encoding": {"x": x, "y": {**y, "field": "value"}, "color": colour, "strokeDash": dash}},
+            ],
+        },
+    }  # fmt: skip
+
+
+def write_plot(path: Path, spec: dict[str, Any]) -> None:
+    """The chart as PNG (vl-convert, as the PR report's plots), or its Vega-Lite JSON for a .json path."""
+    if path.suffix == ".json":
+        io.write_json(path, spec)
+        return
+    import vl_convert  # noqa: PLC0415  (heavy; only the plot needs it)
+
+    io.write_bytes(path, vl_convert.vegalite_to_png(spec, scale=1))
+
+
 def fetch_latest(
     params: PipelineParams, stations: tuple[int, ...], days: int, now: pd.Timestamp
 ) -> pd.DataFrame:
@@ -363,6 +426,25 @@ def append_history(path: Path, report: dict[str, Any]) -> None:
     io.write_text(path, previous + json.dumps(report, sort_keys=True) + "\n")
 
 
+def plot_title(report: dict[str, Any]) -> str:
+    return (
+        f"{report['dataset']}: model {report['model_version']} against what happened, "
+        f"{report['first_date']} to {report['last_date']}"
+    )
+
+
+def write_outputs(args: argparse.Namespace, report: dict[str, Any], text: str, plot: dict[str, Any]) -> None:
+    """The report wherever the command line asked for it: markdown, JSON, a history line, the plot."""
+    if args.markdown:
+        io.write_text(args.markdown, text)
+    if args.json:
+        io.write_json(args.json, report)
+    if args.history:
+        append_history(args.history, report)
+    if args.plot:
+        write_plot(args.plot, plot)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -390,6 +472,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--history", type=Path, help="append the report as one JSON line")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help="draw every window's forecast, interval, persistence and truth (PNG, or .json)",
+    )
     args = parser.parse_args(argv)
     alert = False
 
@@ -417,12 +504,7 @@ def main(argv: list[str] | None = None) -> None:
             **assess(issued, training, params, float(metadata["params"]["train"]["forecast"]["interval"])),
         }  # fmt: skip
         text = markdown(report)
-        if args.markdown:
-            io.write_text(args.markdown, text)
-        if args.json:
-            io.write_json(args.json, report)
-        if args.history:
-            append_history(args.history, report)
+        write_outputs(args, report, text, forecast_plot(issued.rows, predictor.commute, plot_title(report)))
         results.print(text, markup=False)
         alert = bool(report["alert"])
         if alert:
