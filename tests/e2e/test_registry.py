@@ -83,6 +83,26 @@ def test_versions_follow_the_served_model_and_stages_the_deploys(repo: Path) -> 
     assert '"prod"' in shown and "v0.0.2" in shown
 
 
+def make_reference(repo: Path) -> str:
+    """REFERENCE_REV as the Makefile computes it (what `make package` hands the gate), in `repo`."""
+    evaluated = "reference-rev: ; @echo '$(REFERENCE_REV)'"
+    return run(repo, "make", "-s", "--eval", evaluated, "reference-rev").stdout.strip()
+
+
+def test_the_makefiles_gate_reference_is_the_version_in_prod(repo: Path) -> None:
+    shutil.copy(REPO / "Makefile", repo)
+    (repo / "scripts" / "ci").mkdir(parents=True)
+    shutil.copy(SCRIPT, repo / "scripts" / "ci")
+    (repo / ".venv").symlink_to(REPO / ".venv")  # the Makefile runs the project's gto
+    (repo / ".gitignore").write_text("/.venv\n")
+    commit(repo, "the Makefile")
+    assert make_reference(repo) == ""  # nothing deployed: `make package` skips the regression check
+    run(repo, "git", "tag", "deployed/production")
+    assert make_reference(repo) == "deployed/production"  # before the first GTO prod: the old tag
+    registry(repo, "assign", "prod", "HEAD")
+    assert make_reference(repo) == "commute-comfort@v0.0.1"
+
+
 def test_assigning_a_commit_without_a_version_registers_it_first(repo: Path) -> None:
     out = registry(repo, "assign", "prod", "HEAD")
     assert "commute-comfort@v0.0.1" in out
