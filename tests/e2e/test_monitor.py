@@ -4,6 +4,7 @@ no alert; the same model with every forecast 10 points too high does."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from commute_weather.clock import KST
 from tests.degraded import degrade
 from tests.e2e.conftest import REPO, copy_reproduced, run
+from tests.servers import fake_kma_api
 
 pytestmark = pytest.mark.slow
 MONITOR = ("python", "-m", "commute_weather.reporting.monitor")
@@ -122,3 +125,18 @@ def test_the_workflow_opens_one_issue_for_a_degraded_model_and_none_for_a_health
     workflow_steps(repo)  # the next day's alert: a comment on the same issue, not a second issue
     state = json.loads((repo.parent / "github.json").read_text())
     assert len(state["issues"]) == 1 and len(state["issues"][0]["comments"]) == 1
+
+
+def test_the_live_monitor_reads_the_latest_weather_from_the_kma_api(repo: Path) -> None:
+    """What monitor.yml runs (`make monitor LIVE=1`): the served dataset's stations' last days fetched from
+    the KMA API (here the stand-in, steady mild weather up to now), every window issued and scored."""
+    with fake_kma_api() as kma:
+        result = run(
+            repo, *MONITOR, "--kma", "--json", "out/live.json", check=False,
+            env={"KMA_AUTH_KEY": "fake-key", "KMA_API_URL": kma},
+        )  # fmt: skip
+    assert result.returncode in (0, EXIT_ALERT), result.stderr  # a verdict either way, not a failure
+    report = json.loads((repo / "out/live.json").read_text())
+    assert report["windows"] == 56 and report["days"] == 28 and report["not_issued"] == {}
+    yesterday = dt.datetime.now(KST).date() - dt.timedelta(days=1)
+    assert dt.date.fromisoformat(report["last_date"]) >= yesterday

@@ -237,10 +237,14 @@ def assess(issued: Issued, training: pd.DataFrame, params: PipelineParams, nomin
         "block_days": min(params.compare.block_days, n_days), "resamples": params.compare.resamples,
         "seed": params.compare.seed, "confidence": params.compare.confidence,
     }  # fmt: skip
+    # Skill (1 - RMSE / persistence's) is undefined when persistence was exact on every window (a steady
+    # spell, or a stand-in API's constant weather): reported as None instead of failing the run.
+    exact = bool(np.array_equal(scored["label"].to_numpy("float64"), scored["persistence_score"].to_numpy()))
     rmse = paired_block_bootstrap(
         dates, scored["label"], scored["persistence_score"], scored["score"], metrics=(RMSE,),
-        reference=scored["persistence_score"], **options,
+        reference=None if exact else scored["persistence_score"], **options,
     )  # fmt: skip
+    skill = rmse.get("rmse_skill_vs_persistence")
     wet = rows["wet_window"].astype("float64").to_numpy()
     wet_now = (issued.matrix["wet_share_3h"].to_numpy("float64") > 0).astype("float64")
     brier = paired_block_bootstrap(
@@ -271,7 +275,7 @@ def assess(issued: Issued, training: pd.DataFrame, params: PipelineParams, nomin
         "model": {"rmse": round(rmse["rmse"].pr, 4), "bias": round(float((rows["score"] - label).mean()), 4)},
         "persistence": {"rmse": round(rmse["rmse"].base, 4)},
         "rmse_vs_persistence": _change(rmse["rmse"]),
-        "skill_vs_persistence": _change(rmse["rmse_skill_vs_persistence"]),
+        "skill_vs_persistence": None if skill is None else _change(skill),
         "brier": {"model": round(brier.pr, 4), "persistence": round(brier.base, 4), "change": _change(brier)},
         "coverage": {
             "value": round(coverage, 4),
@@ -296,6 +300,11 @@ def markdown(report: dict[str, Any]) -> str:
     drifted = r["drift"]
     shifted = ", ".join(r["drift"]["shifted"]) or "none"
     top = list(r["drift"]["psi"].items())[:8]
+    skill_text = (
+        "undefined (persistence was exact on every window)"
+        if skill is None
+        else f"{skill['pr']:.3f} ({skill['low']:+.3f} to {skill['high']:+.3f})"
+    )
     lines = [
         f"## Served model on the latest weather: {r['dataset']} {r['first_date']} to {r['last_date']}",
         "",
@@ -311,7 +320,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"| Brier of P(wet) | {brier['model']:.3f} | {brier['persistence']:.3f} | {wet['change']:+.3f} "
         f"({wet['low']:+.3f} to {wet['high']:+.3f}) | {wet['verdict']} |",
         "",
-        f"Skill vs persistence {skill['pr']:.3f} ({skill['low']:+.3f} to {skill['high']:+.3f}); bias "
+        f"Skill vs persistence {skill_text}; bias "
         f"{r['model']['bias']:+.2f}. {cov['nominal']:.0%} interval coverage **{cov['value']:.1%}** (band "
         f"{low:.1%}-{high:.1%}: a binomial test at {cov['alpha']:g} on {r['windows']} windows), mean width "
         f"{cov['mean_width']:.1f} points.",
