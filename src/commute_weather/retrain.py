@@ -9,7 +9,8 @@ For each live dataset in params.yaml `retrain.live` (never part of the default `
    nothing, exits 1 and writes the validation report to --summary (the job summary);
 3. their labelled windows are counted (featurize's labels); below `retrain.min_new_windows` the command says
    how many there are and how many it needs, and changes nothing; so does a dataset (embedded months plus
-   the new ones) too short for every split period to hold split.min_period_rows windows, saying which;
+   the new ones) too short for train's checks (split.min_period_rows per period, gate.min_train_rows before
+   the test period), saying which;
 4. otherwise, on the branch `retrain.branch` made from the current commit: the months are embedded, the
    dataset is written into `datasets` (source typ01, end_month the last fetched month), `dvc repro` runs, and
    params.yaml, dvc.lock, metrics, reports and the months are committed. When no pull request is open for
@@ -81,8 +82,8 @@ def too_short_for_split(
     name: str, live: LiveDataset, through: str, staging: Path, params: PipelineParams
 ) -> str | None:
     """Why the dataset, its embedded months with the fetched ones (under `staging`, which win), cannot be
-    trained yet (every split period needs split.min_period_rows windows), or None: a pull request whose
-    `dvc repro` would stop in train is not proposed."""
+    trained yet (every split period needs split.min_period_rows windows, and training plus validation
+    gate.min_train_rows), or None: a pull request whose `dvc repro` would stop in train is not proposed."""
     paths = []
     for station in live.stations:
         for month in month_range(live.start_month, through):
@@ -95,10 +96,15 @@ def too_short_for_split(
     dataset = build_dataset(observations_of(paths), params)[0]
     dates = dataset.loc[dataset["label"].notna(), "date"]
     split = params.split.for_dataset(name)
+    periods = assign_split(dates, split)
     try:
-        check_periods(dates, assign_split(dates, split), split)
+        check_periods(dates, periods, split)
     except SplitError as exc:
         return str(exc)
+    before_test = int((periods != "test").sum())
+    if before_test < params.gate.min_train_rows:  # train's own check, before it fits anything
+        need = params.gate.min_train_rows
+        return f"{before_test:,} windows before the test period, gate.min_train_rows is {need:,}"
     return None
 
 
@@ -214,7 +220,12 @@ def _embed_reproduce_and_push(
     write_dataset_entry(params_path, name, live, through)
     console.print(f"retrain {name}: dvc repro on {branch}")
     command("dvc", "repro")
-    paths = [live.input.as_posix(), *COMMITTED]
+    # DVC ignores each new output with a .gitignore beside it: committed too, or after the merge the new
+    # dataset's outputs show up as untracked files.
+    ignores = git(
+        "ls-files", "--others", "--modified", "--exclude-standard", "--", ":(glob)**/.gitignore", capture=True
+    ).split()
+    paths = [live.input.as_posix(), *COMMITTED, *ignores]
     existing = open_pull_request(branch)
     body = (
         f"{windows:,} new labelled windows of `{name}` (threshold {params.retrain.min_new_windows:,}), "

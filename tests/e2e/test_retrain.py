@@ -18,12 +18,12 @@ from tests.servers import fake_kma_api
 pytestmark = pytest.mark.slow
 STUBS = REPO / "tests" / "stubs"
 BRANCH = "retrain/live-weather"
-# One station from July 2023: 150 windows is about two and a half months of it; twelve months are the least
-# that SMALL's split (120 test days, 90 validation days, 100 windows in each period) can train and test on.
+# One station from January 2023: 150 windows is about two and a half months of it. SMALL's split tests on the
+# last 120 days, and train refuses fewer than gate.min_train_rows (700) windows before them: about 16 months.
 LIVE = {
     "min_new_windows": 150,
     "branch": BRANCH,
-    "live": {"live": {"stations": [108], "start_month": "2023-07", "end_month": "latest",
+    "live": {"live": {"stations": [108], "start_month": "2023-01", "end_month": "latest",
                       "input": "data/external/live"}},
 }  # fmt: skip
 
@@ -73,10 +73,12 @@ def prs(repo: Path) -> list[dict]:  # type: ignore[type-arg]
     return json.loads(state.read_text())["prs"] if state.exists() else []
 
 
-def test_enough_new_weather_opens_one_pull_request_and_a_second_run_updates_it(github: Path) -> None:
+def test_enough_new_weather_opens_one_pull_request_then_after_its_merge_one_month_is_below(
+    github: Path,
+) -> None:
     repo = github
     with fake_kma_api(synthetic_seed=5) as kma:
-        # 12 complete months of one station: far above 150 windows, and enough for SMALL's split
+        # 18 complete months of one station: far above 150 windows, and enough to train and test on
         code, summary, calls = retrain(repo, kma, "2024-07-15")
         assert code == 0, summary
         assert [c[:3] for c in calls] == [["gh", "pr", "list"], ["cml", "pr", "create"]]
@@ -85,10 +87,10 @@ def test_enough_new_weather_opens_one_pull_request_and_a_second_run_updates_it(g
         first = remote_head(repo, BRANCH)
         changed = run(repo, "git", "diff", "--name-only", "main", first).stdout.split()
         assert "dvc.lock" in changed and "params.yaml" in changed and "metrics/live/metrics.json" in changed
-        assert "data/external/live/108/2024-06.txt" in changed
+        assert "data/external/live/108/2024-06.txt" in changed and "models/live/.gitignore" in changed
         params = yaml.safe_load(run(repo, "git", "show", f"{first}:params.yaml").stdout)
         assert params["datasets"]["live"] == {
-            "source": "typ01", "real": True, "stations": [108], "start_month": "2023-07",
+            "source": "typ01", "real": True, "stations": [108], "start_month": "2023-01",
             "end_month": "2024-06", "input": "data/external/live",
         }  # fmt: skip
         assert "new labelled windows" in summary and "opened https://github.example" in summary
@@ -96,30 +98,42 @@ def test_enough_new_weather_opens_one_pull_request_and_a_second_run_updates_it(g
             remote_head(repo, "main") == run(repo, "git", "rev-parse", "main").stdout.strip()
         )  # main untouched
 
-        # a week later a new month is complete: the same pull request, updated
+        # the reviewed pull request is merged: a clean checkout (the new outputs are ignored, like the others)
         run(repo, "git", "checkout", "-q", "main")
-        code, summary, calls = retrain(repo, kma, "2024-08-10")
-        assert code == 0, summary
-        assert [c[:3] for c in calls] == [["gh", "pr", "list"]]  # no second `cml pr create`
-        assert len(prs(repo)) == 1
-        second = remote_head(repo, BRANCH)
-        assert second != first
-        assert "data/external/live/108/2024-07.txt" in run(repo, "git", "show", "--name-only", second).stdout
-        assert "updated pull request #1" in summary
-
-        # the reviewed pull request is merged; one more month is below the threshold: nothing changes
-        run(repo, "git", "checkout", "-q", "main")
-        run(repo, "git", "merge", "-q", "--ff-only", second)
+        run(repo, "git", "merge", "-q", "--ff-only", first)
         run(repo, "git", "push", "-q", "origin", "main")
-        prs_before, head_before = prs(repo), remote_head(repo, BRANCH)
-        code, summary, calls = retrain(repo, kma, "2024-09-05")
+        assert run(repo, "git", "status", "--porcelain").stdout == ""
+        # a month later: one new month is below the threshold, nothing changes
+        head_before = remote_head(repo, BRANCH)
+        code, summary, calls = retrain(repo, kma, "2024-08-05")
         assert code == 0, summary
         assert calls == []
         [line] = [x for x in summary.splitlines() if x.startswith("- live:")]
         windows = int(line.split()[2])
-        assert 55 <= windows <= 62 and line.endswith("in 2024-08..2024-08, 150 needed; nothing changed"), line
+        assert 55 <= windows <= 62 and line.endswith("in 2024-07..2024-07, 150 needed; nothing changed"), line
         assert run(repo, "git", "status", "--porcelain").stdout == ""
-        assert prs(repo) == prs_before and remote_head(repo, BRANCH) == head_before
+        assert len(prs(repo)) == 1 and remote_head(repo, BRANCH) == head_before
+
+
+def test_a_later_run_updates_the_open_pull_request_instead_of_opening_another(github: Path) -> None:
+    """The pull request of an earlier run is open (its branch on origin, the `gh` stub knows it): the new
+    months are force-pushed to the same branch, no second `cml pr create`."""
+    repo = github
+    run(repo, "git", "push", "-q", "origin", f"main:{BRANCH}")
+    earlier = {"number": 1, "head": BRANCH, "base": "main", "title": "earlier run", "state": "open"}
+    (repo.parent / "github.json").write_text(json.dumps({"prs": [earlier]}))
+    first = remote_head(repo, BRANCH)
+    with fake_kma_api(synthetic_seed=5) as kma:
+        code, summary, calls = retrain(repo, kma, "2024-08-10")
+    assert code == 0, summary
+    assert [c[:3] for c in calls] == [["gh", "pr", "list"]]  # no second `cml pr create`
+    assert prs(repo) == [earlier]
+    second = remote_head(repo, BRANCH)
+    assert second != first
+    shown = run(repo, "git", "show", "--name-only", second).stdout
+    assert "data/external/live/108/2024-07.txt" in shown and "dvc.lock" in shown
+    assert run(repo, "git", "rev-parse", f"{second}^").stdout.strip() == first  # main plus the months
+    assert "updated pull request #1" in summary
 
 
 def test_a_month_that_breaks_the_data_contract_opens_nothing(github: Path) -> None:
@@ -143,8 +157,8 @@ def test_without_the_key_it_says_what_to_set(github: Path) -> None:
 
 
 def test_enough_new_windows_but_too_short_a_record_to_split_opens_nothing(github: Path) -> None:
-    """Six months are over the threshold but cannot fill SMALL's train, validation and test periods: a pull
-    request would only stop in `dvc repro`'s train stage, so none is opened."""
+    """Twelve months are over the threshold but leave fewer than gate.min_train_rows windows before SMALL's
+    test period: a pull request would only stop in `dvc repro`'s train stage, so none is opened."""
     repo = github
     with fake_kma_api(synthetic_seed=5) as kma:
         code, summary, calls = retrain(repo, kma, "2024-01-15")
@@ -152,6 +166,7 @@ def test_enough_new_windows_but_too_short_a_record_to_split_opens_nothing(github
     assert calls == [] and prs(repo) == []
     [line] = [x for x in summary.splitlines() if x.startswith("- live:")]
     assert "(>= 150), but the dataset is too short to train and test yet" in line, line
-    assert "split.min_period_rows is 100" in line and line.endswith("nothing changed"), line
+    assert "before the test period, gate.min_train_rows is 700" in line, line
+    assert line.endswith("nothing changed"), line
     assert run(repo, "git", "status", "--porcelain").stdout == ""
     assert run(repo, "git", "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() == "main"
