@@ -5,14 +5,15 @@
         --stats metrics/cheongju/ingest.json
 
 Raw inputs are kept unmodified under raw-dir: typ01 bodies as <station>/<YYYY-MM>.txt for the `sample` and
-`kma` sources, byte-identical copies of the exports for `csv` (those that hold a selected row, under their
-path relative to the input folder). A `csv` input is a folder searched recursively; each file's layout is
-told by its header: a data portal export (`portal`, any subset of columns beyond the required ones) or an
-API Hub typ01 response saved as CSV (`api_csv`). Files of one layout that overlap (as consecutive portal
-downloads do) are merged: an hour present in several files with identical values is kept once and counted;
-an hour whose values differ stops ingest with both files, the hour and the columns named. Across layouts
-`ingest.precedence` decides, and every overlap is counted per pair (hours, agreeing, overridden). Hours
-missing between exports are reported (stats and summary), never filled.
+`kma` sources and for `typ01` (a folder of such bodies that `commute-weather retrain` embedded, every station
+and month of the dataset required), byte-identical copies of the exports for `csv` (those that hold a selected
+row, under their path relative to the input folder). A `csv` input is a folder searched recursively; each
+file's layout is told by its header: a data portal export (`portal`, any subset of columns beyond the required
+ones) or an API Hub typ01 response saved as CSV (`api_csv`). Files of one layout that overlap (as consecutive
+portal downloads do) are merged: an hour present in several files with identical values is kept once and
+counted; an hour whose values differ stops ingest with both files, the hour and the columns named. Across
+layouts `ingest.precedence` decides, and every overlap is counted per pair (hours, agreeing, overridden).
+Hours missing between exports are reported (stats and summary), never filled.
 """
 
 from __future__ import annotations
