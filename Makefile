@@ -28,12 +28,13 @@ PACKAGE_ARGS ?=
 # `make container IMAGE=registry/name:tag` names the image (default commute_comfort:<git sha>).
 IMAGE ?=
 # The Git revision whose committed metrics and test predictions (read through DVC) are the approved model's,
-# for the gate's regression check: the commit production runs, tagged by the deploy workflow after
-# production's rollout and smoke request.
-REFERENCE_REV ?= deployed/production
+# for the gate's regression check: the version of the model registry (GTO tags) in stage prod, assigned by
+# the deploy workflow after production's rollout and smoke request; until one is, the older tag
+# deployed/production; else none (the check is skipped, saying so).
+REFERENCE_REV ?= $(shell GTO=$(CURDIR)/$(VENV)/bin/gto scripts/ci/registry.sh reference 2>/dev/null)
 
-.PHONY: help install run repro check-repro-clean test test-fast lint format report calibration package container \
-	serve fuzz bench mutate clean
+.PHONY: help install run repro check-repro-clean test test-fast lint format report monitor retrain registry calibration \
+	package container serve fuzz bench mutate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -94,6 +95,17 @@ serve: install ## serve the packaged model on http://127.0.0.1:$(PORT) (after ma
 
 fuzz: install ## schemathesis, every check, >= 3,000 requests, plus nasty inputs, on the packaged model (loopback)
 	python -m tests.servers --max-examples $(or $(FUZZ_EXAMPLES),400)
+
+monitor: install ## the served model (MODEL_REV=rev; LIVE=1: KMA's latest weather) on the last monitor.days; exit 3 = alert
+	python -m commute_weather.reporting.monitor $(if $(MODEL_REV),--model-rev $(MODEL_REV)) $(if $(LIVE),--kma) \
+		--markdown reports/monitor/report.md --json reports/monitor/report.json \
+		--history reports/monitor/history.jsonl --plot reports/monitor/forecasts.png
+
+retrain: install ## KMA_AUTH_KEY: fetch new months of retrain.live; enough new windows -> dvc repro, one PR (cml)
+	python -m commute_weather.retrain $(if $(GITHUB_STEP_SUMMARY),--summary "$(GITHUB_STEP_SUMMARY)")
+
+registry: install ## the model registry (GTO tags): REGISTRY="register SHA" | "assign staging|prod SHA" | reference
+	scripts/ci/registry.sh $(or $(REGISTRY),reference)
 
 report: install ## the PR report against BASE (default main): reports/pr/report.md with plots
 	python -m commute_weather.reporting.pr_report --base-rev $(or $(BASE),main) --out reports/pr/report.md

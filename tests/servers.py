@@ -83,10 +83,17 @@ def http_server(
 
 
 @contextmanager
-def fake_kma_api(trickle_s: float | None = None) -> Iterator[str]:
+def fake_kma_api(
+    trickle_s: float | None = None,
+    synthetic_seed: int | None = None,
+    broken_months: frozenset[str] = frozenset(),
+) -> Iterator[str]:
     """A stand-in for the KMA API Hub on 127.0.0.1: valid kma_sfctm3 bodies for any station and time range,
     with steady mild weather. Only the internet service itself cannot exist here. With `trickle_s`, it
-    plays an upstream in trouble: it sends one byte of the body every `trickle_s` seconds."""
+    plays an upstream in trouble: it sends one byte of the body every `trickle_s` seconds. With
+    `synthetic_seed`, a whole month (tm1 its first hour) is the sample generator's weather for that station
+    and month, so a model can be trained on it; a month in `broken_months` (YYYY-MM) comes back 80 degC
+    warm, which the data contract refuses."""
     import threading  # noqa: PLC0415
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
     from urllib.parse import parse_qs, urlparse  # noqa: PLC0415
@@ -96,6 +103,7 @@ def fake_kma_api(trickle_s: float | None = None) -> Iterator[str]:
 
     from commute_weather.clock import KST  # noqa: PLC0415
     from commute_weather.sources.kma.typ01 import format_typ01  # noqa: PLC0415
+    from commute_weather.sources.synthetic import generate  # noqa: PLC0415
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -103,6 +111,15 @@ def fake_kma_api(trickle_s: float | None = None) -> Iterator[str]:
             times = pd.date_range(
                 pd.Timestamp(query["tm1"][0]), pd.Timestamp(query["tm2"][0]), freq="h", tz=KST
             )
+            month = times[0].strftime("%Y-%m")
+            if synthetic_seed is not None and month not in broken_months:
+                [generated] = generate((int(query["stn"][0]),), month, month, synthetic_seed)
+                body = generated.text.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             steady = {
                 "TA": 18.0,
                 "TD": 9.0,
@@ -113,6 +130,8 @@ def fake_kma_api(trickle_s: float | None = None) -> Iterator[str]:
                 "CA_TOT": 3.0,
                 "VS": 2000.0,
             }
+            if month in broken_months:
+                steady["TA"] = 80.0
             fields = {name: np.full(len(times), value) for name, value in steady.items()}
             body = format_typ01(fields, times, int(query["stn"][0])).encode()
             self.send_response(200)

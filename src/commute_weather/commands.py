@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "summary": "commute_weather.pipeline.summary",
     "gate": "commute_weather.forecast.gate",
     "report": "commute_weather.reporting.pr_report",
+    "monitor": "commute_weather.reporting.monitor",
+    "retrain": "commute_weather.retrain",
     "package": "commute_weather.serving.packaging",
     "sample-calibration": "commute_weather.sources.sample_calibration",
 }

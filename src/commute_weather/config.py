@@ -26,7 +26,9 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-Source = Literal["sample", "kma", "csv"]
+# typ01: a folder of typ01 bodies as <station>/<YYYY-MM>.txt, the months `commute-weather retrain` fetched
+# from the API and a reviewed pull request embedded (offline and key-free from then on).
+Source = Literal["sample", "kma", "csv", "typ01"]
 
 
 class DatasetParams(Params):
@@ -325,6 +327,65 @@ class ServeParams(Params):
     unseen_stations: bool = False  # also answer registry stations the model was not trained on
 
 
+class MonitorParams(Params):
+    """`commute-weather monitor`: the served model on the latest real weather (reporting/monitor.py).
+
+    days: the period scored, ending at the last date with observations. coverage_alpha: the interval's
+    coverage alerts when a two-sided binomial test at this level rejects the nominal coverage (so the band
+    widens on a short period instead of alerting on noise). psi_bins: quantile bins of the training rows for
+    the population stability index; psi_shift: the PSI above which (beyond its small-sample noise floor) a
+    feature is reported as shifted.
+    """
+
+    days: int = Field(ge=7)
+    coverage_alpha: float = Field(gt=0, lt=0.5)
+    psi_bins: int = Field(ge=2, le=20)
+    psi_shift: float = Field(gt=0)
+
+
+class LiveDataset(Params):
+    """A real dataset fed by the KMA API: `commute-weather retrain` fetches its complete months not yet
+    embedded under `input` (typ01 bodies, <station>/<YYYY-MM>.txt) and, with enough new windows, proposes it
+    as `datasets.<name>` (source typ01) in a pull request. Never part of the default `dvc repro` before."""
+
+    stations: tuple[int, ...] = Field(min_length=1)
+    start_month: str
+    end_month: Literal["latest"]  # the last complete month (KST) when the job runs
+    input: Path
+
+    @field_validator("start_month")
+    @classmethod
+    def _month(cls, value: str) -> str:
+        if not MONTH_PATTERN.match(value):
+            raise ValueError(f"expected YYYY-MM, got {value!r}")
+        return value
+
+    @field_validator("stations")
+    @classmethod
+    def _known(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        unknown = sorted(set(value) - set(KNOWN_STATIONS))
+        if unknown:
+            raise ValueError(f"unknown KMA station ids {unknown}; known: {sorted(KNOWN_STATIONS)}")
+        return value
+
+    def embeds_as(self, dataset: DatasetParams) -> bool:
+        """Whether `dataset` is what a merged retraining pull request made of this live dataset."""
+        return (
+            dataset.source == "typ01"
+            and dataset.input == self.input
+            and tuple(dataset.stations) == self.stations
+            and dataset.start_month == self.start_month
+        )
+
+
+class RetrainParams(Params):
+    """`commute-weather retrain` (the weekly workflow); params.yaml says why the threshold is what it is."""
+
+    min_new_windows: int = Field(ge=1)
+    branch: str = Field(pattern=r"^[A-Za-z0-9._/-]+$")
+    live: dict[str, LiveDataset]
+
+
 class PipelineParams(Params):
     datasets: dict[str, DatasetParams] = Field(min_length=1)
     serve: ServeParams
@@ -337,6 +398,8 @@ class PipelineParams(Params):
     train: TrainParams
     gate: GateParams
     compare: CompareParams  # read by the PR report and the gate, not by any stage
+    monitor: MonitorParams  # read by `commute-weather monitor`, not by any stage
+    retrain: RetrainParams  # read by `commute-weather retrain`, not by any stage
 
     @field_validator("datasets")
     @classmethod
@@ -359,6 +422,14 @@ class PipelineParams(Params):
             raise ValueError(f"split.by_dataset names {unknown}, which are not datasets")
         if self.train.model not in self.train.selection.candidates:
             raise ValueError(f"train.model {self.train.model!r} is not one of train.selection.candidates")
+        for name, live in self.retrain.live.items():
+            embedded = self.datasets.get(name)
+            if embedded is not None and not live.embeds_as(embedded):
+                raise ValueError(
+                    f"retrain.live.{name} and datasets.{name} differ: a live dataset's name in `datasets` "
+                    "must be its embedded months (source typ01, the same input, stations and start_month); "
+                    "rename one"
+                )
         return self
 
     @property

@@ -24,6 +24,10 @@ class DatasetPaths:
         return Path("reports") / self.name / "validation.json"
 
     @property
+    def features(self) -> Path:
+        return Path("data") / "features" / self.name / "dataset.parquet"
+
+    @property
     def model(self) -> Path:
         return Path("models") / self.name / "model.pkl"
 

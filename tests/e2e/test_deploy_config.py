@@ -62,13 +62,25 @@ def test_deploy_runs_only_after_green_ci_on_main_and_production_after_staging() 
     workflow = ci_workflow()
     jobs = workflow["jobs"]
     assert set(workflow[True]) == {"pull_request", "push"}  # `on:` (no workflow_dispatch from any branch)
-    assert [WORKFLOWS] == [[CI]]  # one workflow: deploying cannot race the tests of the same commit
+    # one workflow deploys, so deploying cannot race the tests of the same commit; the others are scheduled
+    # (retrain, monitor) and deploy nothing
+    for other in set(WORKFLOWS) - {CI}:
+        loaded = yaml.safe_load(other.read_text())
+        assert set(loaded[True]) == {"schedule", "workflow_dispatch"}, other.name
+        environments = {job.get("environment") for job in loaded["jobs"].values()}
+        assert environments <= {None, "live-data"}, other.name  # never staging or production
     assert set(jobs["build"]["needs"]) == {"test", "pipeline"}
     assert jobs["build"]["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert jobs["staging"]["needs"] == "build" and jobs["staging"]["environment"] == "staging"
     assert set(jobs["production"]["needs"]) == {"build", "staging"}
     assert jobs["production"]["environment"] == "production"
-    assert jobs["mark-deployed"]["needs"] == "production"
+    # the registry: a version after build, stage staging after staging's smoke request, prod after production
+    assert jobs["register"]["needs"] == "build"
+    assert set(jobs["assign-staging"]["needs"]) == {"register", "staging"}
+    assert set(jobs["mark-deployed"]["needs"]) == {"production", "assign-staging"}
+    assert 'make registry REGISTRY="register ${GITHUB_SHA}"' in steps_text(jobs["register"])
+    assert 'make registry REGISTRY="assign staging ${GITHUB_SHA}"' in steps_text(jobs["assign-staging"])
+    assert 'make registry REGISTRY="assign prod ${GITHUB_SHA}"' in steps_text(jobs["mark-deployed"])
     for name in ("staging", "production"):
         assert f"scripts/ci/deploy.sh {name}" in steps_text(jobs[name])
         assert jobs[name]["concurrency"]["cancel-in-progress"] is False
@@ -89,10 +101,40 @@ def test_each_job_gets_only_the_permissions_it_needs() -> None:
         "build": ["packages"],
         "staging": [],
         "production": [],
+        "register": ["contents"],
+        "assign-staging": ["contents"],
         "mark-deployed": ["contents"],
     }
     for name, job in workflow["jobs"].items():
         assert "secrets." not in str(job.get("env", {})), f"{name}: secrets only in the steps that use them"
+
+
+SCHEDULED = {name: REPO / f".github/workflows/{name}.yml" for name in ("retrain", "monitor")}
+
+
+def test_scheduled_workflows_give_secrets_only_to_the_steps_that_need_them() -> None:
+    for name, path in SCHEDULED.items():
+        workflow = yaml.safe_load(path.read_text())
+        assert workflow["permissions"] == {}
+        for job in workflow["jobs"].values():
+            assert "secrets." not in str(job.get("env", {})), name
+            for step in job["steps"]:
+                secrets = set(re.findall(r"secrets\.(\w+)", str(step.get("env", {}))))
+                command = str(step.get("run", ""))
+                if "KMA_AUTH_KEY" in secrets:
+                    assert "make retrain" in command or "monitor.sh" in command, (name, step)
+                if "RETRAIN_TOKEN" in secrets:
+                    assert "make retrain" in command, (name, step)
+    retrain = yaml.safe_load(SCHEDULED["retrain"].read_text())["jobs"]["retrain"]
+    assert retrain["permissions"] == {"contents": "read"}  # the pull request comes from RETRAIN_TOKEN
+    monitor = yaml.safe_load(SCHEDULED["monitor"].read_text())["jobs"]["monitor"]
+    steps = {str(s.get("run", "")): s for s in monitor["steps"]}
+    assert (
+        steps["scripts/ci/alert-issue.sh reports/monitor/report.md"]["if"]
+        == "steps.monitor.outputs.alert == 'true'"
+    )
+    assert any("gh workflow run retrain.yml" in r and s["if"] == "steps.monitor.outputs.worse == 'true'"
+               for r, s in steps.items())  # fmt: skip
 
 
 def test_the_pipeline_catches_stale_outputs_and_forks_get_a_notice() -> None:

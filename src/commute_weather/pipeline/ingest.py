@@ -5,14 +5,15 @@
         --stats metrics/cheongju/ingest.json
 
 Raw inputs are kept unmodified under raw-dir: typ01 bodies as <station>/<YYYY-MM>.txt for the `sample` and
-`kma` sources, byte-identical copies of the exports for `csv` (those that hold a selected row, under their
-path relative to the input folder). A `csv` input is a folder searched recursively; each file's layout is
-told by its header: a data portal export (`portal`, any subset of columns beyond the required ones) or an
-API Hub typ01 response saved as CSV (`api_csv`). Files of one layout that overlap (as consecutive portal
-downloads do) are merged: an hour present in several files with identical values is kept once and counted;
-an hour whose values differ stops ingest with both files, the hour and the columns named. Across layouts
-`ingest.precedence` decides, and every overlap is counted per pair (hours, agreeing, overridden). Hours
-missing between exports are reported (stats and summary), never filled.
+`kma` sources and for `typ01` (a folder of such bodies that `commute-weather retrain` embedded, every station
+and month of the dataset required), byte-identical copies of the exports for `csv` (those that hold a selected
+row, under their path relative to the input folder). A `csv` input is a folder searched recursively; each
+file's layout is told by its header: a data portal export (`portal`, any subset of columns beyond the required
+ones) or an API Hub typ01 response saved as CSV (`api_csv`). Files of one layout that overlap (as consecutive
+portal downloads do) are merged: an hour present in several files with identical values is kept once and
+counted; an hour whose values differ stops ingest with both files, the hour and the columns named. Across
+layouts `ingest.precedence` decides, and every overlap is counted per pair (hours, agreeing, overridden).
+Hours missing between exports are reported (stats and summary), never filled.
 """
 
 from __future__ import annotations
@@ -75,6 +76,20 @@ def fetch_kma(params: DatasetParams, kma: KmaParams, raw_dir: Path) -> list[Path
         return sync_months(
             client, raw_dir, params.stations, months, on_month=lambda m: status.update(f"fetched {m}")
         )
+
+
+def embedded_typ01(params: DatasetParams, raw_dir: Path) -> list[Path]:
+    """The months of a `typ01` folder (<station>/<YYYY-MM>.txt, as `commute-weather retrain` embeds them)
+    for the dataset's stations and months, copied unmodified under raw_dir like every other source."""
+    months = month_range(params.start_month, params.end_month)
+    wanted = [raw_month_path(params.input, s, m) for s in params.stations for m in months]
+    missing = [p for p in wanted if not p.is_file()]
+    if missing:
+        listed = ", ".join(p.as_posix() for p in missing[:MAX_GAPS_LISTED])
+        raise StageError(f"{params.input} lacks {len(missing)} station-months of the dataset: {listed}")
+    for path in wanted:
+        io.write_bytes(raw_dir / path.relative_to(params.input), path.read_bytes())
+    return [raw_dir / path.relative_to(params.input) for path in wanted]
 
 
 def read_typ01_files(paths: list[Path], raw_dir: Path) -> pd.DataFrame:
@@ -267,6 +282,8 @@ def ingest(
         exports = read_csv_exports(params.input)
         records, extra = combine_exports(exports, params, ingest_params.precedence, quality, raw_dir)
         collapsed = sum(s["duplicate_hours_collapsed"] for s in extra["sources"].values())
+    elif params.source == "typ01":
+        records, collapsed = read_typ01_files(embedded_typ01(params, raw_dir), raw_dir), 0
     else:
         paths = (
             write_sample(params, raw_dir)

@@ -82,7 +82,7 @@ from commute_weather.serving.intake import (
     parse_single,
 )
 from commute_weather.serving.packaging import MODEL_FILE, MODEL_NAME
-from commute_weather.sources.kma.client import AUTH_KEY_ENV, KmaClient, KmaDeadlineError
+from commute_weather.sources.kma.client import AUTH_KEY_ENV, BASE_URL_ENV, KmaClient, KmaDeadlineError
 from commute_weather.sources.kma.errors import KmaApiError, KmaFormatError
 from commute_weather.stations import KNOWN_STATIONS
 
@@ -96,7 +96,7 @@ BATCH_SIZE = bentoml.metrics.Histogram(
     documentation="Forecasts per model call: requests that arrived together share one call",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
 )
-KMA_URL_ENV = "KMA_API_URL"  # another endpoint for the live forecast (a mirror, or a test server)
+KMA_URL_ENV = BASE_URL_ENV  # another endpoint for the live forecast (a mirror, or a test server)
 KMA_DEADLINE_ENV = "KMA_DEADLINE_S"  # one live fetch, connect + reads + retries (default 12 s)
 KMA_CONCURRENCY_ENV = "KMA_CONCURRENCY"  # live fetches at once per worker; more get 503 (default 2)
 MAX_BODY_ENV = "COMMUTE_MAX_BODY_BYTES"  # /predict_batch body cap (default 128 MiB; a full batch is 53-76 MB)

@@ -44,6 +44,7 @@ from commute_weather.sources.kma.errors import (
 from commute_weather.sources.kma.typ01 import check_body, read_rows
 
 AUTH_KEY_ENV = "KMA_AUTH_KEY"
+BASE_URL_ENV = "KMA_API_URL"  # another endpoint than params' (a mirror, or a test server)
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
