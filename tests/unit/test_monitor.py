@@ -10,8 +10,18 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from commute_weather.cli import StageError
 from commute_weather.config import PipelineParams
-from commute_weather.reporting.monitor import coverage_band, forecast_plot, period, psi, same_season
+from commute_weather.forecast.predictor import Predictor
+from commute_weather.reporting.monitor import (
+    coverage_band,
+    forecast_plot,
+    issue_forecasts,
+    period,
+    psi,
+    same_season,
+)
+from tests.conftest import synthetic_observations
 
 
 def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
@@ -102,3 +112,14 @@ def test_a_dataset_under_a_live_datasets_name_must_be_its_embedded_months(params
     other = {**embedded, "source": "csv", "input": "data/external/kma"}  # another record of the same name
     with pytest.raises(ValidationError, match=r"retrain.live.live and datasets.live differ"):
         PipelineParams.model_validate(live_params(params, other))
+
+
+def test_the_monitor_scores_only_stations_the_service_answers_for(params: PipelineParams) -> None:
+    observations = synthetic_observations((119,), "2024-03", "2024-03")
+    served = Predictor(
+        model=None,  # type: ignore[arg-type]  # never called: no window gets that far
+        commute=params.commute, featurize=params.featurize, comfort=params.comfort,
+        seen_stations=frozenset({108}), answers_unseen=False,
+    )  # fmt: skip
+    with pytest.raises(StageError, match="a station the served model does not answer for"):
+        issue_forecasts(served, observations, dt.date(2024, 3, 10), dt.date(2024, 3, 12), "v1")

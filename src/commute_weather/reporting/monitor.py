@@ -119,6 +119,10 @@ def issue_forecasts(
     kept: list[int] = []
     not_issued: dict[str, int] = {}
     for i, (station_id, day, window) in enumerate(wanted):
+        if not predictor.answers_for(station_id):  # the service refuses it (serve.unseen_stations)
+            reason = "a station the served model does not answer for"
+            not_issued[reason] = not_issued.get(reason, 0) + 1
+            continue
         if not labelled[i]:
             reason = "no label (too few observed hours in the window)"
             not_issued[reason] = not_issued.get(reason, 0) + 1
