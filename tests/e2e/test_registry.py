@@ -13,10 +13,12 @@ from tests.e2e.conftest import REPO, commit, run
 
 pytestmark = pytest.mark.slow
 SCRIPT = REPO / "scripts" / "ci" / "registry.sh"
+SERVED = yaml.safe_load((REPO / "params.yaml").read_text())["serve"]["dataset"]
 
 
 def lock(repo: Path, md5: str) -> None:
-    stages = {"train@cheongju": {"cmd": "train", "outs": [{"path": "models/cheongju/model.pkl", "md5": md5}]}}
+    model = {"path": f"models/{SERVED}/model.pkl", "md5": md5}
+    stages = {f"train@{SERVED}": {"cmd": "train", "outs": [model]}}
     (repo / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
 
 
@@ -114,4 +116,4 @@ def test_a_lock_without_the_served_model_is_refused(repo: Path) -> None:
     commit(repo, "no model")
     result = run(repo, "bash", str(SCRIPT), "register", "HEAD", check=False)
     assert result.returncode != 0
-    assert "records no models/cheongju/model.pkl" in result.stderr
+    assert f"records no models/{SERVED}/model.pkl" in result.stderr

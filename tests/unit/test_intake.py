@@ -100,9 +100,9 @@ def test_bad_json_is_a_400_that_says_what(body: str | bytes, message: str) -> No
 
 @pytest.mark.parametrize("station", ['"108"', "108.0", "true"])
 def test_station_ids_are_integers_only(station: str) -> None:
-    request = json.dumps({"request": legal_request(25)}).replace(
-        '"station_id": 108', f'"station_id": {station}'
-    )
+    legal = json.dumps({"request": legal_request(25)})
+    request = legal.replace('"station_id": 131', f'"station_id": {station}')
+    assert request != legal
     error = refused(single, request)
     assert error.fields == ["request.station_id"], error.message
     assert "integer" in error.message
