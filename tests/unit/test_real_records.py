@@ -151,6 +151,18 @@ def test_ingest_of_both_layouts_merges_repairs_and_counts(tmp_path: Path, params
     assert (tmp_path / "raw" / "api" / API_CSV.name).read_bytes() == API_CSV.read_bytes()
 
 
+def test_the_raw_copies_are_exactly_the_files_this_run_read(tmp_path: Path, params: PipelineParams) -> None:
+    folder, raw = tmp_path / "in", tmp_path / "raw"
+    folder.mkdir()
+    shutil.copy(PORTAL, folder / PORTAL.name)
+    (raw / "api").mkdir(parents=True)
+    (raw / "api" / API_CSV.name).write_bytes(API_CSV.read_bytes())  # read by an earlier run, not this one
+    dataset = DatasetParams(source="csv", real=True, stations=(108,), start_month="2018-01",
+                            end_month="2019-01", input=folder)  # fmt: skip
+    ingest(dataset, params.ingest, params.validate_.quality, raw)
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()) == [PORTAL.name]
+
+
 def test_an_export_without_sea_level_pressure_gets_it_derived_and_counted(
     tmp_path: Path, params: PipelineParams
 ) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,11 @@ def ingest(
     """The normalized observations and what ingest did to get them (rows, sources and their overlaps,
     duplicates collapsed, derived values, gaps)."""
     extra: dict[str, Any] = {}
+    if params.source != "kma":
+        # Copied anew from the input on every run: a copy of a file this run no longer reads (an input
+        # folder or station list changed) must not stay behind in the output. Only the API's completed
+        # months are kept between runs (dvc.yaml `persist`), so that they are not fetched again.
+        shutil.rmtree(raw_dir, ignore_errors=True)
     if params.source == "csv":
         exports = read_csv_exports(params.input)
         records, extra = combine_exports(exports, params, ingest_params.precedence, quality, raw_dir)
