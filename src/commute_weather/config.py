@@ -19,6 +19,21 @@ from commute_weather.stations import KNOWN_STATIONS
 # Where the KMA API Hub serves hourly ASOS observations (typ01 text).
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url/kma_sfctm3.php"
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def check_month(value: str) -> str:
+    if not MONTH_PATTERN.match(value):
+        raise ValueError(f"expected YYYY-MM, got {value!r}")
+    return value
+
+
+def check_known_stations(value: tuple[int, ...]) -> tuple[int, ...]:
+    unknown = sorted(set(value) - set(KNOWN_STATIONS))
+    if unknown:
+        raise ValueError(f"unknown KMA station ids {unknown}; known: {sorted(KNOWN_STATIONS)}")
+    return value
+
+
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -48,16 +63,12 @@ class DatasetParams(Params):
     @field_validator("start_month", "end_month")
     @classmethod
     def _month(cls, value: str) -> str:
-        if not MONTH_PATTERN.match(value):
-            raise ValueError(f"expected YYYY-MM, got {value!r}")
-        return value
+        return check_month(value)
 
     @field_validator("stations")
     @classmethod
     def _known(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        unknown = sorted(set(value) - set(KNOWN_STATIONS))
-        if unknown:
-            raise ValueError(f"unknown KMA station ids {unknown}; known: {sorted(KNOWN_STATIONS)}")
+        check_known_stations(value)
         if len(set(value)) != len(value):
             raise ValueError("stations are listed more than once")
         return value
@@ -356,17 +367,12 @@ class LiveDataset(Params):
     @field_validator("start_month")
     @classmethod
     def _month(cls, value: str) -> str:
-        if not MONTH_PATTERN.match(value):
-            raise ValueError(f"expected YYYY-MM, got {value!r}")
-        return value
+        return check_month(value)
 
     @field_validator("stations")
     @classmethod
     def _known(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        unknown = sorted(set(value) - set(KNOWN_STATIONS))
-        if unknown:
-            raise ValueError(f"unknown KMA station ids {unknown}; known: {sorted(KNOWN_STATIONS)}")
-        return value
+        return check_known_stations(value)
 
     def embeds_as(self, dataset: DatasetParams) -> bool:
         """Whether `dataset` is what a merged retraining pull request made of this live dataset."""

@@ -339,9 +339,10 @@ def station_descriptors(station_id: np.ndarray) -> dict[str, np.ndarray]:
     """Each target's station's registry descriptors (NaN for an id the registry does not hold: the
     contract and the service refuse those before they get here)."""
     known = registry()
-    found = [known.get(int(s)) for s in np.asarray(station_id).ravel()]
+    ids, which = np.unique(np.asarray(station_id, dtype="int64").ravel(), return_inverse=True)
+    found = [known.get(int(s)) for s in ids]  # once per station, not per target
     return {
-        name: np.array([np.nan if s is None else getattr(s, name) for s in found], dtype="float64")
+        name: np.array([np.nan if s is None else getattr(s, name) for s in found], dtype="float64")[which]
         for name in STATION_DESCRIPTORS
     }
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from commute_weather.sources.kma.errors import KmaFormatError
-from commute_weather.sources.kma.portal_csv import decode, read_table
+from commute_weather.sources.kma.portal_csv import read_table_with
 from commute_weather.sources.kma.typ01 import COLUMNS, records_from_typ01
 
 TEXT_FIELDS = frozenset({"TM", "WW", "CT"})
@@ -27,13 +27,7 @@ def is_api_csv(header: list[str]) -> bool:
 
 def parse_api_csv(data: bytes, source: str) -> pd.DataFrame:
     """Parse one saved response into the shared record frame (see records.RECORD_COLUMNS)."""
-    table = read_table(decode(data, source), source)
-    missing = [c for c in COLUMNS if c not in table]
-    if missing:
-        raise KmaFormatError(
-            f"{source}: not a typ01 response saved as CSV: missing fields {missing}; "
-            f"its header starts {list(table)[:6]}"
-        )
+    table = read_table_with(data, source, COLUMNS, "not a typ01 response saved as CSV: missing fields")
     raw: dict[str, object] = {}
     for name in COLUMNS:
         text = table[name]

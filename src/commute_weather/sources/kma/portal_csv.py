@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -107,6 +108,18 @@ def read_table(text: str, source: str) -> dict[str, pa.StringArray]:
     }
 
 
+def read_table_with(
+    data: bytes, source: str, required: Sequence[str], what: str, why: str = ""
+) -> dict[str, pa.StringArray]:
+    """`read_table` of a saved file, refused naming the `required` columns it lacks (`what`: the kind of
+    file it then is not; `why`: what those columns are for)."""
+    table = read_table(decode(data, source), source)
+    missing = [c for c in required if c not in table]
+    if missing:
+        raise KmaFormatError(f"{source}: {what} {missing}{why}; its header starts {list(table)[:6]}")
+    return table
+
+
 def _numbers(text: pa.StringArray, header: str, source: str) -> np.ndarray:
     """A value column as float64; blank is NaN, anything else that is not a number is an error."""
     try:
@@ -137,13 +150,10 @@ def parse_portal_csv(data: bytes, source: str) -> pd.DataFrame:
 
 def parse_portal_export(data: bytes, source: str) -> tuple[pd.DataFrame, list[str]]:
     """One export as the shared record frame, and the optional columns (OPTIONAL_COSTS) it leaves out."""
-    table = read_table(decode(data, source), source)
-    missing = [c for c in REQUIRED_COLUMNS if c not in table]
-    if missing:
-        raise KmaFormatError(
-            f"{source}: not a KMA ASOS hourly export: missing columns {missing} (the time, the station and "
-            f"what the comfort label needs); its header starts {list(table)[:6]}"
-        )
+    table = read_table_with(
+        data, source, REQUIRED_COLUMNS, "not a KMA ASOS hourly export: missing columns",
+        " (the time, the station and what the comfort label needs)",
+    )  # fmt: skip
     absent = [c for c in OPTIONAL_COSTS if c not in table]
     try:
         station = pc.cast(table[STATION], pa.int64()).to_numpy(zero_copy_only=False)
