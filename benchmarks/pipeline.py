@@ -1,10 +1,11 @@
-"""Pipeline cost as data grows: every stage at 1x, 4x and 16x the default data, and `dvc repro` itself.
+"""Pipeline cost as data grows: every stage at 1x, 4x and 16x synthetic data, and `dvc repro` itself.
 
-Scales come from the sample generator with more stations and years: 1x is the default (3 stations x 5
-years, 131k hourly rows), 4x is 6 stations x 10 years, 16x is 8 stations x 30 years. Each stage runs
-as dvc.yaml runs it (its `cmd`, in a scratch directory with that scale's params.yaml), in its own process:
-wall time and peak resident memory per stage, and rows per second over the stage's input rows. Threads
-are left as a user's `dvc repro` has them (the stages pin them where that is faster).
+Scales come from the sample generator with more stations and years: 1x is 3 stations x 5 years (131k
+hourly rows; the default sample was this size until it became 3 years), 4x is 6 stations x 10 years,
+16x is 8 stations x 30 years. Each stage runs as dvc.yaml runs it (its `cmd`, in a scratch directory
+with that scale's params.yaml), in its own process: wall time and peak resident memory per stage, and
+rows per second over the stage's input rows. Threads are left as a user's `dvc repro` has them (the
+stages pin them where that is faster).
 `dvc repro` end to end and a no-op `dvc repro` are timed in a fresh clone of this repository's HEAD.
 """
 

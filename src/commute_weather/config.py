@@ -303,6 +303,19 @@ class TrainParams(Params):
     forecast: ForecastParams
 
 
+class ImportanceParams(Params):
+    """Permutation importance, the evaluate stage's feature_importance plot (sklearn's
+    permutation_importance): each of `repeats` shuffles of every feature is scored on a random
+    `max_windows` of the test windows (all of them when there are fewer)."""
+
+    repeats: int = Field(ge=1)
+    max_windows: int = Field(ge=100)
+
+
+class EvaluateParams(Params):
+    importance: ImportanceParams
+
+
 class GateParams(Params):
     rmse_max: float = Field(gt=0)
     min_skill: float
@@ -402,6 +415,7 @@ class PipelineParams(Params):
     featurize: FeaturizeParams
     split: SplitParams
     train: TrainParams
+    evaluate: EvaluateParams
     gate: GateParams
     compare: CompareParams  # read by the PR report and the gate, not by any stage
     monitor: MonitorParams  # read by `commute-weather monitor`, not by any stage

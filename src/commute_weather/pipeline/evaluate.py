@@ -185,13 +185,15 @@ def reliability(test: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
 
 def importance(model: Pipeline, test: pd.DataFrame, params: PipelineParams) -> pd.DataFrame:
     features = feature_names(params.featurize)
-    # ~200 predictions of a few thousand rows: OpenMP's per-tree thread start-up costs more than it saves
-    # there (2x slower on 2 cores), while two single-threaded predictions side by side use both cores.
+    settings = params.evaluate.importance
+    # A few hundred predictions of up to 2,000 rows: OpenMP's per-tree thread start-up costs more than it
+    # saves there (2x slower on 2 cores), while two single-threaded predictions side by side use both cores.
     # The permutations are seeded per feature, so the result does not depend on the threads.
     with threadpool_limits(limits=1), parallel_config(backend="threading", n_jobs=os.cpu_count()):
         result = permutation_importance(
             model, feature_matrix(test, features), test["label"], scoring="neg_root_mean_squared_error",
-            n_repeats=3, random_state=params.train.seed,
+            n_repeats=settings.repeats, max_samples=min(settings.max_windows, len(test)),
+            random_state=params.train.seed,
         )  # fmt: skip
     frame = pd.DataFrame(
         {
