@@ -15,7 +15,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Compile every installed module to bytecode at install time. Python otherwise compiles on first import and
 # caches the result, except where PYTHONDONTWRITEBYTECODE is set (as on these machines): then each of the
 # pipeline's 21 stage processes compiled scikit-learn, SciPy and pandas from source again, 3-5 s a stage
-# (`import sklearn` 4.8 s vs 1.5 s compiled; the whole pipeline 333 s vs 212 s). Costs ~30 s once at install.
+# (`import sklearn` 4.8 s vs 1.5 s compiled; every stage once, 360 s vs 212 s: BENCHMARKS.md). It costs
+# 15-30 s once, at install.
 export UV_COMPILE_BYTECODE := 1
 # The interpreter .venv is built with (3.11, 3.12 or 3.13): `make install PYTHON=3.12` (a version or a path),
 # or UV_PYTHON from the environment; otherwise uv takes the first supported one on PATH. After a change,
