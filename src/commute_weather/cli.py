@@ -3,6 +3,7 @@ a non-zero exit, without a traceback (and so without any request URL or local st
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -10,8 +11,16 @@ from rich.console import Console
 
 from commute_weather.errors import ConfigurationError, ExpectedError
 
+
+def _results_width() -> int | None:
+    """Rich lays tables out for 80 columns when stdout is not a terminal (a CI log, `make run > file`), and
+    the summary's selection and per-station tables then wrap every cell over three lines; they need ~150.
+    A terminal's own width, or COLUMNS when set, still decides."""
+    return None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+
+
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # progress, notes and errors
-results = Console(highlight=False, soft_wrap=True)  # what a command was asked for: tables, verdicts
+results = Console(highlight=False, soft_wrap=True, width=_results_width())  # what was asked for: tables
 
 
 class StageError(ExpectedError, RuntimeError):

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from commute_weather import io
+from commute_weather.cli import results
 from commute_weather.clock import SEASONS
 from commute_weather.config import load_params
 from commute_weather.forecast.gate import gate_table
@@ -228,23 +228,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    console = Console()
     names = params.dataset_names
-    console.print(outputs_table(pipeline_outputs(args.dvc_yaml, names, params.serve.dataset)))
+    results.print(outputs_table(pipeline_outputs(args.dvc_yaml, names, params.serve.dataset)))
     for name in names:
         paths = DatasetPaths(name)
         metrics = io.read_json(paths.metrics)
-        console.rule(f"[bold]{name}")
-        console.print(metrics_table(name, metrics))
-        console.print(slices_table(metrics))
-        console.print(probabilistic_line(metrics))
+        results.rule(f"[bold]{name}")
+        results.print(metrics_table(name, metrics))
+        results.print(slices_table(metrics))
+        results.print(probabilistic_line(metrics))
         if len(metrics.get("by_station", {})) > 1:
-            console.print(stations_table(metrics))
+            results.print(stations_table(metrics))
         if paths.unseen.exists():
-            console.print(unseen_table(io.read_json(paths.unseen)))
-        console.print(selection_table(io.read_json(paths.selection)))
-        console.print(gate_table(io.read_json(paths.gate)))
-    console.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")
+            results.print(unseen_table(io.read_json(paths.unseen)))
+        results.print(selection_table(io.read_json(paths.selection)))
+        results.print(gate_table(io.read_json(paths.gate)))
+    results.print(f"packaged and served: the {params.serve.dataset} model (serve.dataset in params.yaml)")
 
 
 if __name__ == "__main__":
