@@ -98,10 +98,14 @@ def wait_ready(engine: Engine, name: str, url: str, timeout_s: float = 180) -> f
                 return time.monotonic() - start
         except httpx.TransportError:
             pass
-        state = engine.cli("inspect", "--format", "{{.State.Running}}", name, check=False).stdout.strip()
-        if state == "false":
+        # Status, not Running: under load podman has reported Running false for a container that had
+        # started and never died (its event log: create, init, start, then only the test's remove), which
+        # failed this wait with an empty log. Only a container that exited has no chance to become ready.
+        status = engine.cli("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
+        if status in {"exited", "stopped", "dead"}:  # podman's and Docker's words
+            state = engine.cli("inspect", "--format", "{{json .State}}", name, check=False).stdout.strip()
             logs = engine.cli("logs", name, check=False)
-            raise RuntimeError(f"the container exited:\n{(logs.stdout + logs.stderr)[-4000:]}")
+            raise RuntimeError(f"the container exited: {state}\n{(logs.stdout + logs.stderr)[-4000:]}")
         time.sleep(0.1)
     logs = engine.cli("logs", name, check=False)
     raise RuntimeError(f"not ready after {timeout_s} s:\n{(logs.stdout + logs.stderr)[-4000:]}")
