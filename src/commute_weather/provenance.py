@@ -36,4 +36,8 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 
 
 def library_versions() -> dict[str, str]:
-    return {"python": platform.python_version()} | {name: version(name) for name in LIBRARIES}
+    """The interpreter as major.minor: wheels and pickles are per minor version, and a patch release
+    changes no model byte (3.11.2 and 3.11.7 train identical model.pkl files), while the full version
+    made the model metadata, and so the committed dvc.lock, differ on every machine with another patch."""
+    major, minor, _ = platform.python_version_tuple()
+    return {"python": f"{major}.{minor}"} | {name: version(name) for name in LIBRARIES}
