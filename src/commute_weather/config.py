@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from commute_weather.errors import ConfigurationError
 from commute_weather.stations import KNOWN_STATIONS
@@ -34,6 +42,10 @@ def check_known_stations(value: tuple[int, ...]) -> tuple[int, ...]:
     return value
 
 
+# A dataset's and a live dataset's months and stations, checked the same way in both.
+Month = Annotated[str, AfterValidator(check_month)]
+KnownStations = Annotated[tuple[int, ...], Field(min_length=1), AfterValidator(check_known_stations)]
+
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -52,23 +64,17 @@ class DatasetParams(Params):
 
     source: Source
     real: bool  # real observations (the figures a reviewer trusts) or the synthetic sample
-    stations: tuple[int, ...] = Field(min_length=1)
-    start_month: str
-    end_month: str
+    stations: KnownStations
+    start_month: Month
+    end_month: Month
     # What ingest reads, and the stage's dependency in dvc.yaml: the folder of exports (csv), the generator
     # (sample) or the API client (kma).
     input: Path
     seed: int | None = None  # the sample generator's seed
 
-    @field_validator("start_month", "end_month")
-    @classmethod
-    def _month(cls, value: str) -> str:
-        return check_month(value)
-
     @field_validator("stations")
     @classmethod
-    def _known(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        check_known_stations(value)
+    def _once_each(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if len(set(value)) != len(value):
             raise ValueError("stations are listed more than once")
         return value
@@ -372,20 +378,10 @@ class LiveDataset(Params):
     embedded under `input` (typ01 bodies, <station>/<YYYY-MM>.txt) and, with enough new windows, proposes it
     as `datasets.<name>` (source typ01) in a pull request. Never part of the default `dvc repro` before."""
 
-    stations: tuple[int, ...] = Field(min_length=1)
-    start_month: str
+    stations: KnownStations
+    start_month: Month
     end_month: Literal["latest"]  # the last complete month (KST) when the job runs
     input: Path
-
-    @field_validator("start_month")
-    @classmethod
-    def _month(cls, value: str) -> str:
-        return check_month(value)
-
-    @field_validator("stations")
-    @classmethod
-    def _known(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        return check_known_stations(value)
 
     def embeds_as(self, dataset: DatasetParams) -> bool:
         """Whether `dataset` is what a merged retraining pull request made of this live dataset."""
